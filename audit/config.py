@@ -1,0 +1,165 @@
+"""AuditConfig: every option of a run, from CLI flags and an optional ``audit.toml``.
+
+Precedence: flags given on the command line > ``audit.toml`` > defaults here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audit.errors import UsageError
+
+__all__ = ["Thresholds", "AuditConfig", "load_toml", "METHODS", "FORMATS", "FAIL_ON"]
+
+METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
+FORMATS = ("json", "html", "pdf")
+FAIL_ON = ("never", "warn", "fail")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Detector thresholds. Each can be set in ``audit.toml`` under ``[thresholds]``."""
+
+    # completeness: a row has converged when |sum(attr) - (F(x) - F(x'))| / |F(x) - F(x')| <= this
+    convergence_tol: float = 0.01
+    # share of rows above convergence_tol that makes not_converged a failure instead of a warning
+    not_converged_fail_fraction: float = 0.10
+    # a feature has "real" attribution when its share of total |attribution| is at least this multiple of
+    # the uniform share 1 / n_features
+    real_share_factor: float = 0.25
+    # neutralising a feature (setting it to its baseline value) "does not hurt" when the loss grows by
+    # less than this fraction of the model's loss
+    neutralise_rel_gain: float = 0.01
+    # target leakage: the feature alone explains this much of the target (R^2 or normalised accuracy)
+    leak_univariate: float = 0.95
+    # ... and carries at least this share of total |attribution|
+    leak_share: float = 0.30
+    # concentration: top-1 share (warn) and top-3 share (warn)
+    top1_share: float = 0.50
+    top3_share: float = 0.80
+    # slices: a group whose ranking has Spearman below this against the global one disagrees
+    slice_spearman: float = 0.50
+    slice_min_rows: int = 30
+    # drift: attribution-weighted KS above this warns
+    drift_weighted_ks: float = 0.05
+    drift_feature_ks: float = 0.20
+    # baseline: |F(baseline) - neutral| in units of the std of F over the data
+    baseline_z: float = 1.0
+    # classifier baseline: max softmax probability above this is "not neutral"
+    baseline_max_prob: float = 0.90
+    # cross-check tolerances (native vs Captum), relative to max |attribution| of the row
+    crosscheck_abs: float = 1e-4
+    crosscheck_rel: float = 1e-3
+    # image spatial leakage: share of the mean |attribution| map in a fixed region outside the centre
+    spatial_share: float = 0.30
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    model: Path
+    data: Path
+    out: Path = Path("reports/latest")
+    target_col: str | None = None
+    drop: tuple[str, ...] = ()
+    arch: str | None = None
+    trust_model: bool = False
+    class_index: str | None = None  # None = predicted class, "all", or an integer as text
+    baseline: str = "zero"  # zero | mean | median | path to a one-row CSV (images: black|blur|noise|mean)
+    method: str = "gausslegendre"
+    n_steps: int | str = 50  # int or "auto"
+    noise_features: tuple[str, ...] = ()  # glob patterns
+    slice_col: str | None = None
+    reference: Path | None = None
+    crosscheck_rows: int | str = 256  # int or "all"
+    device: str = "cpu"
+    dtype: str = "float32"  # float32 | float64
+    bf16: bool = False
+    seed: int = 0
+    formats: tuple[str, ...] = FORMATS
+    fail_on: str = "fail"
+    quiet: bool = False
+    memory_budget_mb: int = 1024
+    chunk_rows: int = 65536  # rows read from the data file at a time
+    n_boot: int = 200
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    command: str = ""
+    # images
+    image_size: int = 224
+    resize: int | None = 256
+    normalize: str = "imagenet"  # imagenet | none | "m1,m2,m3/s1,s2,s3"
+    labels: Path | None = None
+    gallery: int = 6
+    # set by the demo: known coefficients for the expected-vs-estimated table
+    known_coefficients: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise UsageError(f"unknown --method '{self.method}'; use one of {', '.join(METHODS)}")
+        if isinstance(self.n_steps, str):
+            if self.n_steps != "auto":
+                raise UsageError(f"--n-steps must be a whole number >= 2 or 'auto', got '{self.n_steps}'")
+        elif self.n_steps < 2:
+            raise UsageError(f"--n-steps must be at least 2, got {self.n_steps}; 50 is a good default")
+        bad = [f for f in self.formats if f not in FORMATS]
+        if bad or not self.formats:
+            raise UsageError(f"unknown --format '{','.join(bad) or ''}'; use a comma list of {', '.join(FORMATS)}")
+        if self.fail_on not in FAIL_ON:
+            raise UsageError(f"unknown --fail-on '{self.fail_on}'; use one of {', '.join(FAIL_ON)}")
+        if isinstance(self.crosscheck_rows, str):
+            if self.crosscheck_rows != "all":
+                raise UsageError(f"--crosscheck-rows must be a number >= 0 or 'all', got '{self.crosscheck_rows}'")
+        elif self.crosscheck_rows < 0:
+            raise UsageError(f"--crosscheck-rows must be >= 0, got {self.crosscheck_rows}")
+        if self.dtype not in ("float32", "float64"):
+            raise UsageError(f"unknown --dtype '{self.dtype}'; use float32 or float64")
+        if self.memory_budget_mb < 16:
+            raise UsageError(f"--memory-budget-mb must be at least 16, got {self.memory_budget_mb}")
+        if self.n_boot < 0:
+            raise UsageError(f"--n-boot must be >= 0, got {self.n_boot}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Path):
+                v = str(v)
+            elif isinstance(v, Thresholds):
+                v = dataclasses.asdict(v)
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[f.name] = v
+        return out
+
+
+def load_toml(path: Path | None) -> dict[str, Any]:
+    """Read ``audit.toml``: top-level keys are option names (dashes or underscores), ``[thresholds]`` sets
+    detector thresholds. Unknown keys are an error, so a typo never silently does nothing."""
+    if path is None or not Path(path).is_file():
+        return {}
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"'{path}' is not valid TOML ({e}); fix the file or remove it") from None
+    known = {f.name for f in dataclasses.fields(AuditConfig)}
+    known_t = {f.name for f in dataclasses.fields(Thresholds)}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        k = key.replace("-", "_")
+        if k == "thresholds":
+            if not isinstance(value, dict):
+                raise UsageError(f"'{path}': [thresholds] must be a table")
+            for tk in value:
+                if tk.replace("-", "_") not in known_t:
+                    raise UsageError(
+                        f"'{path}': unknown threshold '{tk}'; known: {', '.join(sorted(known_t))}"
+                    )
+            out["thresholds"] = {tk.replace("-", "_"): tv for tk, tv in value.items()}
+        elif k in known:
+            out[k] = value
+        else:
+            raise UsageError(f"'{path}': unknown option '{key}'; see 'audit run --help' for the names")
+    return out

@@ -1,0 +1,357 @@
+"""The AuditRun record: what a run found, as data. JSON in, JSON out, with ``schema_version``.
+
+Everything the report shows comes from here; the report layer never recomputes. Records are frozen
+dataclasses; :func:`to_dict` / :func:`from_dict` round-trip them through plain JSON types, so a saved
+``audit.json`` can be re-rendered or diffed later.
+
+Fixed contract (schema_version 1; more fields may be added, these stay):
+
+- ``schema_version``, ``verdict`` (pass|warn|fail), ``task``
+- ``features``: ordered by rank, each ``{name, rank, mean_abs, mean, std, share, ci_low, ci_high}``
+- ``convergence``: ``{method, n_steps, median_rel_delta, p95_rel_delta, max_rel_delta}``
+- ``crosscheck``: ``{rows, max_abs_diff, max_rel_diff, rank_spearman, passed}``
+- ``findings``: list of ``{code, severity, features, message, evidence}``
+- ``provenance``: ``{model_sha256, data_sha256, versions, command, seed, created_at}``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from pathlib import Path
+from typing import Any
+
+from audit.errors import ReportError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Severity",
+    "Verdict",
+    "FeatureStat",
+    "Finding",
+    "Convergence",
+    "Crosscheck",
+    "Provenance",
+    "ExpectedAttribution",
+    "SignedSample",
+    "SliceProfile",
+    "DriftStat",
+    "ImageItem",
+    "ImageSummary",
+    "AuditRun",
+    "verdict_from_findings",
+    "to_dict",
+    "from_dict",
+    "save_run",
+    "load_run",
+]
+
+SCHEMA_VERSION = 1
+
+
+class Severity(StrEnum):
+    """Closed set, ordered: info < warn < fail."""
+
+    INFO = "info"
+    WARN = "warn"
+    FAIL = "fail"
+
+    @property
+    def order(self) -> int:
+        return _SEVERITY_ORDER[self.value]
+
+
+_SEVERITY_ORDER = {"info": 0, "warn": 1, "fail": 2}
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+    @property
+    def order(self) -> int:
+        return {"pass": 0, "warn": 1, "fail": 2}[self.value]
+
+
+@dataclass(frozen=True)
+class FeatureStat:
+    """Global statistics of one feature's attributions over all audited rows."""
+
+    name: str
+    rank: int  # 1 = largest mean |attribution|
+    mean_abs: float
+    mean: float  # signed
+    std: float  # of the signed attribution
+    share: float  # mean_abs / sum of mean_abs over features
+    ci_low: float  # bootstrap 95% interval of mean_abs
+    ci_high: float
+    rank_ci_low: int = 0  # bootstrap 95% interval of the rank (0 = not computed)
+    rank_ci_high: int = 0
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str  # stable: noise_leakage, target_leakage, identifier_leakage, concentration_skew, ...
+    severity: Severity
+    features: tuple[str, ...]
+    message: str  # one sentence, plain words
+    evidence: dict[str, Any] = field(default_factory=dict)  # the numbers behind the message
+
+
+@dataclass(frozen=True)
+class Convergence:
+    method: str
+    n_steps: int | str  # an int, or "auto"
+    median_rel_delta: float
+    p95_rel_delta: float
+    max_rel_delta: float
+    tolerance: float = 0.01
+    n_rows: int = 0
+    n_not_converged: int = 0
+    steps_used: dict[str, int] = field(default_factory=dict)  # steps -> number of rows that needed them
+    rel_delta_hist_edges: tuple[float, ...] = ()  # log10 bin edges of the relative completeness error
+    rel_delta_hist_counts: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Crosscheck:
+    rows: int
+    max_abs_diff: float
+    max_rel_diff: float
+    rank_spearman: float
+    passed: bool
+    method: str = ""
+    n_steps: int = 0
+    tol_abs: float = 0.0
+    tol_rel: float = 0.0
+    native_median_rel_delta: float = 0.0
+    captum_median_rel_delta: float = 0.0
+    captum_bias: str = ""  # non-empty when a known Captum-side bias explains a disagreement
+    captum_version: str = ""
+    explanation: str = ""  # what the numbers mean, in words
+    skipped_reason: str = ""  # non-empty when the cross-check did not run
+
+
+@dataclass(frozen=True)
+class Provenance:
+    model_sha256: str
+    data_sha256: str
+    versions: dict[str, str]
+    command: str
+    seed: int
+    created_at: str  # ISO 8601, UTC
+    model_form: str = ""  # torchscript | export | state_dict | pickle | demo
+    model_path: str = ""
+    data_path: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExpectedAttribution:
+    """Known-answer comparison (the demo): expected coef * (x - x') against the estimate, per feature."""
+
+    name: str
+    coefficient: float
+    expected_mean: float  # mean over rows of coef * (x - x')
+    estimated_mean: float
+    expected_mean_abs: float
+    estimated_mean_abs: float
+    max_abs_error: float  # max over rows |estimated - expected|
+
+
+@dataclass(frozen=True)
+class SignedSample:
+    """A sample of (feature value, attribution) pairs for one top feature: the direction view."""
+
+    name: str
+    values: tuple[float, ...]
+    attributions: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class SliceProfile:
+    column: str
+    group: str
+    rows: int
+    top_features: tuple[str, ...]
+    shares: dict[str, float]  # feature -> share of |attribution| within the group
+    spearman_vs_all: float  # rank agreement of the group's ranking with the global one
+
+
+@dataclass(frozen=True)
+class DriftStat:
+    name: str
+    ks: float  # two-sample Kolmogorov-Smirnov statistic, reference vs audited data
+    share: float  # attribution share of the feature
+    weighted: float  # ks * share
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One image of the gallery. Arrays are small (downsampled) and plain lists, no colours."""
+
+    path: str
+    label: str
+    predicted: str
+    confidence: float
+    target_class: str
+    thumbnail: tuple[tuple[tuple[int, ...], ...], ...]  # (H, W, 3) uint8 values
+    heatmap: tuple[tuple[float, ...], ...]  # (H, W) channel-reduced |attribution|, clipped, in [0, 1]
+    rel_delta: float = 0.0
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    image_size: tuple[int, int]
+    n_images: int
+    classes: tuple[str, ...]
+    mean_map: tuple[tuple[float, ...], ...]  # (H, W) mean |attribution| over the data set, in [0, 1]
+    class_maps: dict[str, tuple[tuple[float, ...], ...]]
+    channel_share: dict[str, float]  # channel name -> share of |attribution|
+    most_confident: tuple[ImageItem, ...] = ()
+    least_confident: tuple[ImageItem, ...] = ()
+    baseline: str = "black"
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    schema_version: int
+    verdict: Verdict
+    task: str  # regression | classification | image_classification
+    features: tuple[FeatureStat, ...]
+    convergence: Convergence
+    crosscheck: Crosscheck
+    findings: tuple[Finding, ...]
+    provenance: Provenance
+    n_rows: int = 0
+    n_features: int = 0
+    target_col: str = ""
+    explained_output: str = ""  # "output 0" / "predicted class" / "class 3"
+    baseline: str = "zero"
+    class_features: dict[str, tuple[FeatureStat, ...]] = field(default_factory=dict)
+    signed: tuple[SignedSample, ...] = ()
+    expected: tuple[ExpectedAttribution, ...] = ()
+    slices: tuple[SliceProfile, ...] = ()
+    drift: tuple[DriftStat, ...] = ()
+    declared_noise: tuple[str, ...] = ()
+    images: ImageSummary | None = None
+    artifacts: dict[str, str] = field(default_factory=dict)  # kind -> file name next to audit.json
+    notes: tuple[str, ...] = ()  # things the user should know (fallback paths taken, rows sampled, ...)
+
+
+def verdict_from_findings(findings: typing.Iterable[Finding]) -> Verdict:
+    """The worst finding severity; ``info`` counts as pass."""
+    worst = max((f.severity.order for f in findings), default=0)
+    return {0: Verdict.PASS, 1: Verdict.WARN, 2: Verdict.FAIL}[worst]
+
+
+# --- JSON round trip -------------------------------------------------------------------------------
+
+
+def _clean_float(x: float) -> float | None:
+    return None if (isinstance(x, float) and not math.isfinite(x)) else x
+
+
+def to_dict(obj: Any) -> Any:
+    """A record as plain JSON types (NaN/inf become null)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, float):
+        return _clean_float(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
+        return to_dict(obj.item())
+    return obj
+
+
+def _build(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        for a in non_none:
+            if dataclasses.is_dataclass(a) and isinstance(value, dict):
+                return _build(a, value)
+        for a in non_none:
+            if a in (int, float, str, bool) and isinstance(value, a):
+                return value
+        return value if len(non_none) != 1 else _build(non_none[0], value)
+    if dataclasses.is_dataclass(tp):
+        return _from_fields(tp, value)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp(value)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_build(args[0], v) for v in value)
+        if args:
+            return tuple(_build(a, v) for a, v in zip(args, value, strict=False))
+        return tuple(value)
+    if origin is dict:
+        vt = args[1] if len(args) == 2 else Any
+        return {k: _build(vt, v) for k, v in value.items()}
+    if origin is list:
+        return [_build(args[0], v) for v in value]
+    if tp is float:
+        return float("nan") if value is None else float(value)
+    return value
+
+
+def _from_fields(cls: type, data: dict[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            v = data[f.name]
+            kwargs[f.name] = float("nan") if (v is None and hints[f.name] is float) else _build(hints[f.name], v)
+    return cls(**kwargs)
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a record of type ``cls`` from :func:`to_dict` output. Unknown keys are ignored."""
+    return _from_fields(cls, data)
+
+
+def save_run(run: AuditRun, path: str | Path) -> Path:
+    """Write ``audit.json`` atomically (a temp file renamed into place), so no half-written result stays."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(to_dict(run), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_run(path: str | Path) -> AuditRun:
+    """Read a saved run. Errors are one line that says what to do."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReportError(f"no results file at '{path}'; pass the audit.json written by 'audit run'")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ReportError(f"'{path}' is not valid JSON ({e}); pass the audit.json written by 'audit run'") from None
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise ReportError(f"'{path}' has no schema_version; it is not an audit.json written by 'audit run'")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ReportError(
+            f"'{path}' has schema_version {data['schema_version']}, this audit reads {SCHEMA_VERSION}; "
+            "re-run 'audit run' with this version"
+        )
+    try:
+        return from_dict(AuditRun, data)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ReportError(f"'{path}' does not match the audit.json schema ({e}); re-run 'audit run'") from None
