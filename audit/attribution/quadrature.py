@@ -1,0 +1,93 @@
+"""Quadrature rules for the path integral of Integrated Gradients.
+
+IG (Sundararajan, Taly, Yan, ICML 2017) needs ``integral_0^1 dF/dx_i (x' + a (x - x')) da``. Each rule here
+returns nodes ``alphas`` in [0, 1] and weights that sum to 1, so that a function linear along the path is
+integrated exactly by every rule.
+
+Captum's ``riemann_trapezoid`` is not the textbook rule: its weights are ``1/n`` with the two end weights
+halved, which sum to ``(n - 1) / n``. :func:`captum_rule` reproduces Captum's nodes and weights so the
+cross-check can predict that bias instead of reporting it as a mystery.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audit.errors import AttributionError
+
+__all__ = ["METHODS", "rule", "captum_rule", "min_steps"]
+
+METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
+
+
+def min_steps(method: str) -> int:
+    """Smallest step count a rule accepts (the trapezoid needs both end points)."""
+    return 2 if method == "riemann_trapezoid" else 1
+
+
+def _check(method: str, n_steps: int) -> None:
+    if method not in METHODS:
+        raise AttributionError(f"unknown integration method '{method}'; use one of {', '.join(METHODS)}")
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)):
+        raise AttributionError(f"n_steps must be a whole number, got {n_steps!r}; 50 is a good default")
+    if n_steps < min_steps(method):
+        raise AttributionError(
+            f"n_steps must be at least {min_steps(method)} for {method}, got {n_steps}; 50 is a good default"
+        )
+
+
+def rule(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of a quadrature rule on [0, 1].
+
+    Parameters
+    ----------
+    method : {"gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"}
+    n_steps : int
+        Number of nodes (gradient evaluations per row).
+
+    Returns
+    -------
+    alphas : ndarray of shape (n_steps,), float64
+    weights : ndarray of shape (n_steps,), float64, summing to 1
+    """
+    _check(method, n_steps)
+    n = int(n_steps)
+    if method == "gausslegendre":
+        x, w = np.polynomial.legendre.leggauss(n)
+        return 0.5 * (1.0 + x), 0.5 * w
+    if method == "riemann_trapezoid":
+        alphas = np.linspace(0.0, 1.0, n)
+        weights = np.full(n, 1.0 / (n - 1))
+        weights[0] /= 2.0
+        weights[-1] /= 2.0
+        return alphas, weights
+    weights = np.full(n, 1.0 / n)
+    if method == "riemann_left":
+        return np.arange(n) / n, weights
+    if method == "riemann_right":
+        return (np.arange(n) + 1.0) / n, weights
+    return (np.arange(n) + 0.5) / n, weights  # riemann_middle
+
+
+def captum_rule(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Captum's nodes and weights for the same method (``captum/attr/_utils/approximation_methods.py``).
+
+    Identical to :func:`rule` except ``riemann_trapezoid``, whose weights sum to ``(n - 1) / n``, and the
+    Riemann nodes, which Captum builds with float32 ``torch.linspace``.
+    """
+    _check(method, n_steps)
+    n = int(n_steps)
+    if method == "gausslegendre":
+        return rule(method, n)
+    weights = np.full(n, 1.0 / n)
+    if method == "riemann_trapezoid":
+        weights[0] /= 2.0
+        weights[-1] /= 2.0
+        alphas = np.linspace(0.0, 1.0, n)
+    elif method == "riemann_left":
+        alphas = np.linspace(0.0, 1.0 - 1.0 / n, n)
+    elif method == "riemann_right":
+        alphas = np.linspace(1.0 / n, 1.0, n)
+    else:
+        alphas = np.linspace(1.0 / (2 * n), 1.0 - 1.0 / (2 * n), n)
+    return alphas.astype(np.float32).astype(np.float64), weights
