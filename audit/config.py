@@ -34,6 +34,9 @@ class Thresholds:
     # neutralising a feature (setting it to its baseline value) "does not hurt" when the loss grows by
     # less than this fraction of the model's loss
     neutralise_rel_gain: float = 0.01
+    # noise_leakage is a failure (not a warning) when the flagged feature's share is at least this multiple of
+    # the uniform share: a feature that does not help predict carries as much as an average feature
+    noise_fail_share_factor: float = 1.0
     # target leakage: the feature alone explains this much of the target (R^2 or normalised accuracy)
     leak_univariate: float = 0.95
     # ... and carries at least this share of total |attribution|
@@ -44,6 +47,9 @@ class Thresholds:
     # slices: a group whose ranking has Spearman below this against the global one disagrees
     slice_spearman: float = 0.50
     slice_min_rows: int = 30
+    # slices: a group whose top feature differs from the global top feature disagrees, when the global top
+    # feature's share is at least this multiple of the uniform share (a clear leader, not a near-tie)
+    slice_top_share_factor: float = 2.0
     # drift: attribution-weighted KS above this warns
     drift_weighted_ks: float = 0.05
     drift_feature_ks: float = 0.20
@@ -54,6 +60,9 @@ class Thresholds:
     # cross-check tolerances (native vs Captum), relative to max |attribution| of the row
     crosscheck_abs: float = 1e-4
     crosscheck_rel: float = 1e-3
+    # a failed cross-check with no known Captum-side bias fails (not warns) when the Spearman agreement of the
+    # two engines' feature rankings is below this
+    crosscheck_min_spearman: float = 0.90
     # image spatial leakage: share of the mean |attribution| map in a fixed region outside the centre
     spatial_share: float = 0.30
 
@@ -85,6 +94,8 @@ class AuditConfig:
     memory_budget_mb: int = 1024
     chunk_rows: int = 65536  # rows read from the data file at a time
     n_boot: int = 200
+    analysis_rows: int = 200_000  # uniform row sample kept for bootstrap, findings and the cross-check
+    ablation_rows: int = 20_000  # rows used for neutralised losses and per-class IG with --class all
     thresholds: Thresholds = field(default_factory=Thresholds)
     command: str = ""
     # images
@@ -118,6 +129,8 @@ class AuditConfig:
             raise UsageError(f"unknown --dtype '{self.dtype}'; use float32 or float64")
         if self.memory_budget_mb < 16:
             raise UsageError(f"--memory-budget-mb must be at least 16, got {self.memory_budget_mb}")
+        if self.analysis_rows < 100 or self.ablation_rows < 100:
+            raise UsageError("analysis_rows and ablation_rows must be at least 100")
         if self.n_boot < 0:
             raise UsageError(f"--n-boot must be >= 0, got {self.n_boot}")
 
