@@ -66,6 +66,22 @@ class Thresholds:
     # image spatial leakage: share of the mean |attribution| map in a fixed region outside the centre
     spatial_share: float = 0.30
 
+    def __post_init__(self) -> None:
+        # every threshold is a number; shares, fractions, probabilities and correlations lie in [0, 1]
+        unit = {
+            "not_converged_fail_fraction", "leak_univariate", "leak_share", "top1_share", "top3_share",
+            "slice_spearman", "drift_weighted_ks", "drift_feature_ks", "baseline_max_prob",
+            "crosscheck_min_spearman", "spatial_share",
+        }  # fmt: skip
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < 0:
+                raise UsageError(f"threshold '{f.name}' must be a number >= 0, got {v!r}; fix [thresholds]")
+            if f.name == "slice_min_rows" and int(v) != v:
+                raise UsageError(f"threshold 'slice_min_rows' must be a whole number, got {v!r}; fix [thresholds]")
+            if f.name in unit and v > 1:
+                raise UsageError(f"threshold '{f.name}' must lie between 0 and 1, got {v!r}; fix [thresholds]")
+
 
 @dataclass(frozen=True)
 class AuditConfig:
