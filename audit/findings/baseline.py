@@ -1,0 +1,144 @@
+"""``baseline_not_neutral`` (warn): attributions are measured from a reference point the model finds unusual.
+
+Integrated Gradients explains ``F(x) - F(x')``; the explanation is only about "what makes this row different
+from nothing" when ``F(x')`` itself is unremarkable (Sundararajan, Taly & Yan, ICML 2017, section 3.2).
+
+- regression: ``|F(baseline) - mean F(x)| / std F(x) >= baseline_z``;
+- classification: the largest class probability at the baseline is ``>= baseline_max_prob``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from audit.config import Thresholds
+from audit.errors import UsageError
+from audit.findings._common import _fmt, _num, _pct
+from audit.results import Finding, Severity
+
+__all__ = ["detect", "baseline_probabilities", "CODE"]
+
+CODE = "baseline_not_neutral"
+_ADVICE = "try --baseline mean or --baseline median"
+
+
+def baseline_probabilities(output: np.ndarray) -> np.ndarray:
+    """Class probabilities at the baseline from the model's output vector.
+
+    Parameters
+    ----------
+    output : ndarray of shape (n_classes,)
+        The model's output at the baseline: logits, or probabilities when the model ends in a softmax.
+
+    Returns
+    -------
+    ndarray of shape (n_classes,)
+        ``output`` itself when it already is a probability vector (non-negative, summing to 1 within 1e-6),
+        otherwise ``softmax(output)``.
+    """
+    z = np.asarray(output, dtype=np.float64).ravel()
+    if z.size < 2:
+        raise UsageError(f"a classifier's baseline output needs one value per class (>= 2), got {z.size}")
+    if not np.isfinite(z).all():
+        raise UsageError("the model's output at the baseline is NaN or infinite; check the model and the baseline")
+    if (z >= 0).all() and abs(z.sum() - 1.0) <= 1e-6:
+        return z
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def detect(
+    *,
+    task: str,
+    baseline_output: float | np.ndarray,
+    thresholds: Thresholds,
+    output_mean: float | None = None,
+    output_std: float | None = None,
+    class_names: Sequence[str] = (),
+) -> list[Finding]:
+    """Warn when the model's output at the baseline is far from neutral.
+
+    Parameters
+    ----------
+    task : {"regression", "classification", "image_classification"}
+    baseline_output : float or ndarray of shape (1,) or (n_classes,)
+        ``F(baseline)``: the prediction (regression) or the output vector (classification; see
+        :func:`baseline_probabilities`).
+    thresholds : Thresholds
+        Uses ``baseline_z`` (regression) and ``baseline_max_prob`` (classification).
+    output_mean, output_std : float, optional
+        Mean and standard deviation of ``F(x)`` over the audited rows; required for regression. When the std
+        is 0 (a constant model) nothing is flagged: there is no scale to judge distance by.
+    class_names : sequence of str, default=()
+        Names of the classes, for the message (indices are used when empty).
+
+    Returns
+    -------
+    list of Finding
+        At most one ``baseline_not_neutral`` warning.
+    """
+    if task == "regression":
+        if output_mean is None or output_std is None:
+            raise UsageError("the baseline check for regression needs output_mean and output_std of F(x)")
+        b = np.asarray(baseline_output, dtype=np.float64).ravel()
+        if b.size != 1:
+            raise UsageError(f"a regression baseline output is one number, got {b.size} values")
+        value, mean, std = float(b[0]), float(output_mean), float(output_std)
+        if not (math.isfinite(value) and math.isfinite(mean) and math.isfinite(std)) or std < 0:
+            raise UsageError("baseline output, output mean and output std must be finite (std >= 0)")
+        if std == 0:
+            return []
+        z = abs(value - mean) / std
+        if z < thresholds.baseline_z:
+            return []
+        return [
+            Finding(
+                code=CODE,
+                severity=Severity.WARN,
+                features=(),
+                message=(
+                    f"The baseline is not a neutral input: the model predicts {_fmt(value)} there, {z:.1f} standard "
+                    f"deviations from its average prediction {_fmt(mean)}, so every attribution is measured from "
+                    f"an unusual reference point; {_ADVICE}."
+                ),
+                evidence={
+                    "baseline_output": _num(value),
+                    "output_mean": _num(mean),
+                    "output_std": _num(std),
+                    "z": _num(z),
+                    "z_threshold": _num(thresholds.baseline_z),
+                },
+            )
+        ]
+    if task not in ("classification", "image_classification"):
+        raise UsageError(f"unknown task '{task}'; use regression, classification or image_classification")
+    probs = baseline_probabilities(np.asarray(baseline_output))
+    k = int(np.argmax(probs))
+    p = float(probs[k])
+    if p < thresholds.baseline_max_prob:
+        return []
+    if class_names and len(class_names) != probs.size:
+        raise UsageError(f"{len(class_names)} class names for {probs.size} model outputs; pass one name per class")
+    label = str(class_names[k]) if class_names else str(k)
+    advice = _ADVICE if task == "classification" else "try another --baseline (blur or mean)"
+    return [
+        Finding(
+            code=CODE,
+            severity=Severity.WARN,
+            features=(),
+            message=(
+                f"The baseline is not a neutral input: the model already gives class '{label}' {_pct(p)} "
+                "probability there, so attributions explain the move away from a confident prediction rather "
+                f"than from an uninformative input; {advice}."
+            ),
+            evidence={
+                "baseline_class": label,
+                "baseline_max_prob": _num(p),
+                "max_prob_threshold": _num(thresholds.baseline_max_prob),
+                "uniform_prob": _num(1.0 / probs.size),
+            },
+        )
+    ]

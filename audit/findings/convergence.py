@@ -1,0 +1,67 @@
+"""``not_converged``: rows whose attributions do not add up to the change in the model's output.
+
+By completeness (Sundararajan, Taly & Yan, ICML 2017) a row's attributions sum to ``F(x) - F(x')``; a row whose
+relative error exceeds the tolerance has an integral that was not resolved with the steps used. ``warn`` when
+any row is above tolerance, ``fail`` when at least ``not_converged_fail_fraction`` of the rows are.
+"""
+
+from __future__ import annotations
+
+from audit.config import Thresholds
+from audit.findings._common import _num, _pct
+from audit.results import Convergence, Finding, Severity
+
+__all__ = ["detect", "CODE"]
+
+CODE = "not_converged"
+
+
+def detect(*, convergence: Convergence, thresholds: Thresholds) -> list[Finding]:
+    """Flag rows above the completeness tolerance.
+
+    Parameters
+    ----------
+    convergence : Convergence
+        From :func:`audit.analysis.summarize_convergence` (its ``tolerance`` and ``n_not_converged`` are used,
+        so the count matches what the report shows).
+    thresholds : Thresholds
+        Uses ``not_converged_fail_fraction``.
+
+    Returns
+    -------
+    list of Finding
+        At most one ``not_converged`` finding.
+    """
+    n_bad, n = int(convergence.n_not_converged), int(convergence.n_rows)
+    if n_bad <= 0 or n <= 0:
+        return []
+    frac = n_bad / n
+    if convergence.n_steps == "auto":
+        advice = "raise the step limit or try another --method"
+    else:
+        advice = f"use --n-steps auto or more than {convergence.n_steps} steps"
+    worst = convergence.max_rel_delta
+    worst_txt = _pct(worst) if worst < 1e4 else "far more"
+    return [
+        Finding(
+            code=CODE,
+            severity=Severity.FAIL if frac >= thresholds.not_converged_fail_fraction else Severity.WARN,
+            features=(),
+            message=(
+                f"Integrated Gradients did not converge on {n_bad:,} of {n:,} rows ({_pct(frac)}): their "
+                f"attributions miss the change in the model's output by more than {_pct(convergence.tolerance)} "
+                f"(worst {worst_txt}), so {advice}."
+            ),
+            evidence={
+                "rows_not_converged": n_bad,
+                "rows": n,
+                "not_converged_fraction": _num(frac),
+                "fail_fraction": _num(thresholds.not_converged_fail_fraction),
+                "tolerance": _num(convergence.tolerance),
+                "max_rel_delta": _num(worst),
+                "p95_rel_delta": _num(convergence.p95_rel_delta),
+                "method": convergence.method,
+                "n_steps": convergence.n_steps,
+            },
+        )
+    ]

@@ -1,0 +1,156 @@
+"""Leakage detectors: the model leans on a column that would not exist, or mean nothing, at prediction time.
+
+- ``target_leakage`` (fail): the feature alone predicts the target almost perfectly
+  (``univariate_power >= leak_univariate``) and the model leans on it (``share >= leak_share`` or rank 1).
+- ``identifier_leakage`` (warn; fail when it is the top feature): the column looks like a row identifier
+  (:func:`audit.analysis.identifier_like`) and has real attribution (``share >= real_share_factor / n_features``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from audit.config import Thresholds
+from audit.errors import UsageError
+from audit.findings._common import _check_stats, _num, _pct, _real_bar
+from audit.results import FeatureStat, Finding, Severity
+
+__all__ = ["detect", "detect_target_leakage", "detect_identifier_leakage", "TARGET_CODE", "IDENTIFIER_CODE"]
+
+TARGET_CODE = "target_leakage"
+IDENTIFIER_CODE = "identifier_leakage"
+
+
+def detect_target_leakage(
+    *,
+    stats: Sequence[FeatureStat],
+    names: Sequence[str],
+    univariate: np.ndarray,
+    thresholds: Thresholds,
+    task: str = "regression",
+) -> list[Finding]:
+    """Flag features that alone predict the target and that the model relies on.
+
+    Parameters
+    ----------
+    stats : sequence of FeatureStat
+        The global ranking.
+    names : sequence of str of length n_features
+        Feature names in column order (the order of ``univariate``).
+    univariate : ndarray of shape (n_features,)
+        :func:`audit.analysis.univariate_power` of each column, in [0, 1].
+    thresholds : Thresholds
+        Uses ``leak_univariate`` and ``leak_share``.
+    task : {"regression", "classification"}, default="regression"
+        Only names the score in the message (R^2 or normalised accuracy).
+
+    Returns
+    -------
+    list of Finding
+        One ``fail`` per flagged feature, in rank order.
+    """
+    stats = _check_stats(stats)
+    power = _aligned(univariate, names, stats, "univariate power")
+    score = "R^2" if task == "regression" else "normalised accuracy"
+    findings: list[Finding] = []
+    for s in stats:
+        u = float(power[s.name])
+        if u >= thresholds.leak_univariate and (s.share >= thresholds.leak_share or s.rank == 1):
+            findings.append(
+                Finding(
+                    code=TARGET_CODE,
+                    severity=Severity.FAIL,
+                    features=(s.name,),
+                    message=(
+                        f"'{s.name}' alone predicts the target almost perfectly ({score} {u:.3f}) and the model "
+                        f"leans on it ({_pct(s.share)} of all attribution, rank {s.rank}), so it is probably "
+                        "derived from the target and will not be there when the model is used."
+                    ),
+                    evidence={
+                        "univariate_power": _num(u),
+                        "share": _num(s.share),
+                        "rank": s.rank,
+                        "min_univariate_power": _num(thresholds.leak_univariate),
+                        "min_share": _num(thresholds.leak_share),
+                    },
+                )
+            )
+    return findings
+
+
+def detect_identifier_leakage(
+    *,
+    stats: Sequence[FeatureStat],
+    names: Sequence[str],
+    identifier: np.ndarray,
+    thresholds: Thresholds,
+) -> list[Finding]:
+    """Flag identifier-like columns with real attribution.
+
+    Parameters
+    ----------
+    stats : sequence of FeatureStat
+        The global ranking.
+    names : sequence of str of length n_features
+        Feature names in column order (the order of ``identifier``).
+    identifier : ndarray of bool, shape (n_features,)
+        :func:`audit.analysis.identifier_like` of each column.
+    thresholds : Thresholds
+        Uses ``real_share_factor``.
+
+    Returns
+    -------
+    list of Finding
+        One per flagged column in rank order: ``fail`` for the top feature, ``warn`` otherwise.
+    """
+    stats = _check_stats(stats)
+    is_id = _aligned(identifier, names, stats, "identifier flags")
+    bar = _real_bar(thresholds.real_share_factor, len(stats))
+    findings: list[Finding] = []
+    for s in stats:
+        if bool(is_id[s.name]) and s.share >= bar:
+            findings.append(
+                Finding(
+                    code=IDENTIFIER_CODE,
+                    severity=Severity.FAIL if s.rank == 1 else Severity.WARN,
+                    features=(s.name,),
+                    message=(
+                        f"'{s.name}' looks like a row identifier (unique whole numbers) yet carries "
+                        f"{_pct(s.share)} of all attribution (rank {s.rank}), so the model may be keying on how "
+                        "the file was put together rather than on the rows themselves."
+                    ),
+                    evidence={"share": _num(s.share), "rank": s.rank, "real_share_bar": _num(bar)},
+                )
+            )
+    return findings
+
+
+def detect(
+    *,
+    stats: Sequence[FeatureStat],
+    names: Sequence[str],
+    thresholds: Thresholds,
+    univariate: np.ndarray | None = None,
+    identifier: np.ndarray | None = None,
+    task: str = "regression",
+) -> list[Finding]:
+    """Both leakage detectors; each runs only when its input (``univariate`` / ``identifier``) is given."""
+    out: list[Finding] = []
+    if univariate is not None:
+        out += detect_target_leakage(stats=stats, names=names, univariate=univariate, thresholds=thresholds, task=task)
+    if identifier is not None:
+        out += detect_identifier_leakage(stats=stats, names=names, identifier=identifier, thresholds=thresholds)
+    return out
+
+
+def _aligned(values: np.ndarray, names: Sequence[str], stats: tuple[FeatureStat, ...], what: str) -> dict:
+    """Column-ordered per-feature values as ``{name: value}``, checked against the ranking's features."""
+    arr = np.asarray(values)
+    names = tuple(names)
+    if arr.shape != (len(names),):
+        raise UsageError(f"{what} must have one value per feature name ({len(names)}), got shape {arr.shape}")
+    if set(names) != {s.name for s in stats}:
+        raise UsageError(f"the feature names given with the {what} do not match the ranking's features")
+    return dict(zip(names, arr.tolist(), strict=True))
