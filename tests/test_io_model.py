@@ -220,6 +220,11 @@ def test_pickled_module_needs_trust(tmp_path: Path) -> None:
     loaded = load_model(path, trust_model=True)
     assert loaded.form == "pickle" and not loaded.module.training
     torch.testing.assert_close(loaded.module(_x()), net.eval()(_x()))
+    # a training checkpoint that pickles the whole module under "model"
+    torch.save({"model": net, "epoch": 3}, path)
+    with pytest.raises(ModelLoadError, match="is a pickled Python object"):
+        load_model(path)
+    assert load_model(path, trust_model=True).form == "pickle"
 
 
 class _Payload:

@@ -480,7 +480,9 @@ def _parquet_frames(spec: TableSpec, chunk_rows: int) -> Iterator[tuple[pd.DataF
     name = Path(spec.path).name
     wanted = set(spec.features) | {c for c in (spec.target_col, spec.slice_col) if c is not None}
     try:
-        pf = pq.ParquetFile(spec.path)
+        # no pre-buffering and one decoding thread: measured on 1M x 21, this keeps Arrow's pool near one row group
+        # (~100 MiB instead of ~270 MiB) at the same speed
+        pf = pq.ParquetFile(spec.path, pre_buffer=False)
     except Exception as e:
         raise DataError(f"'{name}' is not a readable Parquet file ({_one_line(e)}); re-save it") from e
     if tuple(pf.schema_arrow.names) != spec.columns:
@@ -488,7 +490,8 @@ def _parquet_frames(spec: TableSpec, chunk_rows: int) -> Iterator[tuple[pd.DataF
     total = pf.metadata.num_rows
     offset = 0
     try:
-        for batch in pf.iter_batches(batch_size=chunk_rows, columns=[c for c in spec.columns if c in wanted]):
+        columns = [c for c in spec.columns if c in wanted]
+        for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False):
             frame = batch.to_pandas()
             offset += len(frame)
             yield frame, offset >= total
