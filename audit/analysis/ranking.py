@@ -21,7 +21,8 @@ from audit.results import FeatureStat
 __all__ = ["global_ranking", "class_rankings"]
 
 _ROW_CHUNK = 65_536  # rows per pass when summing, bounds temporaries to _ROW_CHUNK * n_features floats
-_BOOT_CHUNK = 8  # bootstrap replicates drawn at a time, bounds the count matrix to _BOOT_CHUNK * n_rows ints
+_BOOT_CELLS = 1 << 22  # replicates drawn at a time: about this many (replicate, row) counts, 32 MiB per copy
+_BOOT_CHUNK_MAX = 64  # ... and at most this many replicates (a wide count matrix keeps the product BLAS-efficient)
 _ALPHA = 0.05  # 95% intervals
 
 
@@ -66,8 +67,8 @@ def global_ranking(
     ``n_boot * m * n_features`` multiply-adds plus ``n_boot * m`` random integers. Multinomial counts on a
     subsample were chosen over Poisson(1) weights on every row because they are exact bootstrap draws and
     their cost does not grow with ``n_rows``: on 2 cores, 1,000,000 x 20 with 200 replicates takes about
-    1 s this way against about 7 s with Poisson weights on all rows. Memory: ``m * n_features`` float64 for
-    the resampled |A| plus ``8 * m`` counts.
+    0.6 s this way against about 7 s with Poisson weights on all rows. Memory: ``m * n_features`` float64 for
+    the resampled |A| plus about 100 MiB of counts while drawing.
     """
     A = _as_matrix(A, "attributions")
     n, n_features = A.shape
@@ -200,8 +201,9 @@ def _bootstrap_mean_abs(
     else:
         sub = np.abs(A.astype(np.float64))  # (n, F)
     boot = np.empty((n_boot, A.shape[1]))
-    for b0 in range(0, n_boot, _BOOT_CHUNK):
-        k = min(_BOOT_CHUNK, n_boot - b0)
+    chunk = int(np.clip(_BOOT_CELLS // m, 1, _BOOT_CHUNK_MAX))
+    for b0 in range(0, n_boot, chunk):
+        k = min(chunk, n_boot - b0)
         draws = rng.integers(0, m, size=(k, m))  # (k, m): row drawn at each of m positions
         draws += (np.arange(k) * m)[:, None]  # offset each replicate so one bincount counts all
         counts = np.bincount(draws.ravel(), minlength=k * m).reshape(k, m)  # (k, m) multinomial counts
