@@ -26,6 +26,10 @@ class Thresholds:
 
     # completeness: a row has converged when |sum(attr) - (F(x) - F(x'))| / |F(x) - F(x')| <= this
     convergence_tol: float = 0.01
+    # share of rows above convergence_tol from which not_converged warns; below it the finding is info
+    # (a handful of rows whose output barely moves along the path rarely reach 1% relative error even at 512
+    # steps, and cannot change a ranking over thousands of rows)
+    not_converged_warn_fraction: float = 0.01
     # share of rows above convergence_tol that makes not_converged a failure instead of a warning
     not_converged_fail_fraction: float = 0.10
     # a feature has "real" attribution when its share of total |attribution| is at least this multiple of
@@ -69,7 +73,8 @@ class Thresholds:
     def __post_init__(self) -> None:
         # every threshold is a number; shares, fractions, probabilities and correlations lie in [0, 1]
         unit = {
-            "not_converged_fail_fraction", "leak_univariate", "leak_share", "top1_share", "top3_share",
+            "not_converged_fail_fraction", "not_converged_warn_fraction", "leak_univariate", "leak_share",
+            "top1_share", "top3_share",
             "slice_spearman", "drift_weighted_ks", "drift_feature_ks", "baseline_max_prob",
             "crosscheck_min_spearman", "spatial_share",
         }  # fmt: skip
@@ -192,3 +197,64 @@ def load_toml(path: Path | None) -> dict[str, Any]:
         else:
             raise UsageError(f"'{path}': unknown option '{key}'; see 'audit run --help' for the names")
     return out
+
+
+def _parse_int_or(value: object, word: str, option: str) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text == word:
+        return word
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"{option} must be a whole number or '{word}', got '{value}'") from None
+
+
+def _split(values: object) -> tuple[str, ...]:
+    """Repeatable options that also accept comma lists: ('a,b', 'c') -> ('a', 'b', 'c')."""
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        values = [values]
+    out: list[str] = []
+    for v in values:
+        out.extend(p.strip() for p in str(v).split(",") if p.strip())
+    return tuple(out)
+
+
+def build_config(flags: dict[str, Any], toml_path: Path | None = None) -> AuditConfig:
+    """AuditConfig from CLI flags (None = not given) over ``audit.toml`` over the defaults.
+
+    ``toml_path`` None means ``./audit.toml`` when it exists.
+    """
+    if toml_path is None and Path("audit.toml").is_file():
+        toml_path = Path("audit.toml")
+    elif toml_path is not None and not Path(toml_path).is_file():
+        raise UsageError(f"--config '{toml_path}' does not exist; pass an existing audit.toml")
+    merged: dict[str, Any] = load_toml(toml_path)
+    merged.update({k: v for k, v in flags.items() if v is not None and v != () and v != []})
+    thresholds = Thresholds(**merged.pop("thresholds", {}))
+    for key in ("model", "data"):
+        if key not in merged:
+            raise UsageError(f"--{key} is required; pass --{key} PATH")
+    for key in ("model", "data", "out", "reference", "labels"):
+        if merged.get(key) is not None:
+            merged[key] = Path(merged[key])
+    if "n_steps" in merged:
+        merged["n_steps"] = _parse_int_or(merged["n_steps"], "auto", "--n-steps")
+    if "crosscheck_rows" in merged:
+        merged["crosscheck_rows"] = _parse_int_or(merged["crosscheck_rows"], "all", "--crosscheck-rows")
+    for key in ("drop", "noise_features", "formats"):
+        if key in merged:
+            merged[key] = _split(merged[key])
+    if "formats" in merged:
+        merged["formats"] = tuple(f.lower() for f in merged["formats"])
+    if merged.get("resize") == 0:
+        merged["resize"] = None  # --resize 0: no resize
+    if merged.get("class_index") is not None:
+        merged["class_index"] = str(merged["class_index"]).strip().lower()
+    try:
+        return AuditConfig(thresholds=thresholds, **merged)
+    except TypeError as e:
+        raise UsageError(f"bad option in the configuration ({e}); see 'audit run --help'") from None

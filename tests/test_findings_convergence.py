@@ -1,4 +1,4 @@
-"""not_converged: quiet when every row converged, warn for a few rows, fail past the fraction."""
+"""not_converged: quiet when every row converged, info under 1% of rows, warn above, fail past the fraction."""
 
 from __future__ import annotations
 
@@ -32,5 +32,12 @@ def test_a_few_rows_warn_with_counts_and_advice():
 def test_many_rows_fail_and_auto_gets_other_advice():
     (f,) = convergence.detect(convergence=_conv(100), thresholds=T)  # exactly 10%
     assert f.severity is Severity.FAIL
-    (g,) = convergence.detect(convergence=_conv(5, n_steps="auto"), thresholds=T)
+    (g,) = convergence.detect(convergence=_conv(15, n_steps="auto"), thresholds=T)
     assert g.severity is Severity.WARN and "--n-steps auto" not in g.message and "step limit" in g.message
+
+
+def test_under_one_percent_of_rows_is_info_not_a_warning():
+    (f,) = convergence.detect(convergence=_conv(9), thresholds=T)  # 0.9%
+    assert f.severity is Severity.INFO and "9 of 1,000 rows" in f.message
+    (g,) = convergence.detect(convergence=_conv(10), thresholds=T)  # exactly 1%
+    assert g.severity is Severity.WARN

@@ -1,8 +1,9 @@
 """``not_converged``: rows whose attributions do not add up to the change in the model's output.
 
 By completeness (Sundararajan, Taly & Yan, ICML 2017) a row's attributions sum to ``F(x) - F(x')``; a row whose
-relative error exceeds the tolerance has an integral that was not resolved with the steps used. ``warn`` when
-any row is above tolerance, ``fail`` when at least ``not_converged_fail_fraction`` of the rows are.
+relative error exceeds the tolerance has an integral that was not resolved with the steps used. ``info`` while
+fewer than ``not_converged_warn_fraction`` of the rows are above tolerance, ``warn`` from there, ``fail`` when at
+least ``not_converged_fail_fraction`` of the rows are.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def detect(*, convergence: Convergence, thresholds: Thresholds) -> list[Finding]
     return [
         Finding(
             code=CODE,
-            severity=Severity.FAIL if frac >= thresholds.not_converged_fail_fraction else Severity.WARN,
+            severity=_severity(frac, thresholds),
             features=(),
             message=(
                 f"Integrated Gradients did not converge on {n_bad:,} of {n:,} rows ({_pct(frac)}): their "
@@ -56,6 +57,7 @@ def detect(*, convergence: Convergence, thresholds: Thresholds) -> list[Finding]
                 "rows_not_converged": n_bad,
                 "rows": n,
                 "not_converged_fraction": _num(frac),
+                "warn_fraction": _num(thresholds.not_converged_warn_fraction),
                 "fail_fraction": _num(thresholds.not_converged_fail_fraction),
                 "tolerance": _num(convergence.tolerance),
                 "max_rel_delta": _num(worst),
@@ -65,3 +67,11 @@ def detect(*, convergence: Convergence, thresholds: Thresholds) -> list[Finding]
             },
         )
     ]
+
+
+def _severity(frac: float, thresholds: Thresholds) -> Severity:
+    if frac >= thresholds.not_converged_fail_fraction:
+        return Severity.FAIL
+    if frac >= thresholds.not_converged_warn_fraction:
+        return Severity.WARN
+    return Severity.INFO

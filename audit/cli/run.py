@@ -1,0 +1,82 @@
+"""`audit run`: audit a checkpoint on a CSV/Parquet file or an image folder."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from audit.cli._common import guarded
+from audit.config import build_config
+
+
+def run_command(
+    model: str = typer.Option(None, "--model", "-m", help="Checkpoint: TorchScript, torch.export .pt2, state_dict "
+                              "(with --arch) or, with --trust-model, a pickled module."),
+    data: str = typer.Option(None, "--data", "-d", help="Validation data: CSV or Parquet, an image folder "
+                             "(class sub-folders) or a CSV of image paths."),
+    target_col: str = typer.Option(None, "--target-col", help="Target column (enables the leakage and noise "
+                                   "loss checks). Not a feature."),
+    drop: list[str] = typer.Option(None, "--drop", help="Columns that are not features (repeatable or comma list)."),
+    arch: str = typer.Option(None, "--arch", help="module:callable that builds the network for a state_dict, "
+                             "e.g. torchvision.models:resnet18."),
+    trust_model: bool = typer.Option(None, "--trust-model", help="Allow loading a pickled full module. Pickles "
+                                     "can run code: only for files you trust."),
+    class_index: str = typer.Option(None, "--class", help="Classifiers: explain class K, or 'all'. Default: the "
+                                    "predicted class."),
+    out: str = typer.Option(None, "--out", "-o", help="Output folder. Default: reports/latest."),
+    baseline: str = typer.Option(None, "--baseline", help="zero | mean | median | a one-row CSV (images: "
+                                 "black | blur | noise | mean)."),
+    method: str = typer.Option(None, "--method", help="gausslegendre (default) | riemann_left | riemann_right | "
+                               "riemann_middle | riemann_trapezoid."),
+    n_steps: str = typer.Option(None, "--n-steps", help="Integration steps, or 'auto' to refine rows that have not "
+                                "converged. Default 50."),
+    noise_features: list[str] = typer.Option(None, "--noise-features", help="Glob of features you know are noise "
+                                             "(repeatable), e.g. 'noise_*'."),
+    slice_col: str = typer.Option(None, "--slice-col", help="Column whose groups' attribution profiles are compared."),
+    reference: str = typer.Option(None, "--reference", help="Reference data (e.g. train.csv) for drift on the "
+                                  "features that matter."),
+    crosscheck_rows: str = typer.Option(None, "--crosscheck-rows", help="Rows cross-checked against Captum: a "
+                                        "number or 'all'. Default 256."),
+    device: str = typer.Option(None, "--device", help="cpu | cuda."),
+    dtype: str = typer.Option(None, "--dtype", help="float32 | float64 (reference precision)."),
+    bf16: bool = typer.Option(None, "--bf16", help="bf16 autocast on CUDA."),
+    seed: int = typer.Option(None, "--seed", help="Seed for sampling and the bootstrap. Default 0."),
+    formats: str = typer.Option(None, "--format", help="Comma list of json, html, pdf. Default all three."),
+    fail_on: str = typer.Option(None, "--fail-on", help="Exit 1 when the verdict reaches: never | warn | fail "
+                                "(default)."),
+    quiet: bool = typer.Option(None, "--quiet", "-q", help="No progress and no summary."),
+    json_out: bool = typer.Option(False, "--json", help="Print audit.json to stdout (implies no progress)."),
+    config: str = typer.Option(None, "--config", help="audit.toml with options and [thresholds]. Default: "
+                               "./audit.toml if present."),
+    memory_budget_mb: int = typer.Option(None, "--memory-budget-mb", help="Memory for one forward/backward chunk."),
+    n_boot: int = typer.Option(None, "--n-boot", help="Bootstrap resamples for the intervals. Default 200."),
+    labels: str = typer.Option(None, "--labels", help="Images: CSV of path,label instead of class folders."),
+    image_size: int = typer.Option(None, "--image-size", help="Images: crop size. Default 224."),
+    resize: int = typer.Option(None, "--resize", help="Images: resize the short side to this before the crop. "
+                               "Default 256; 0 = no resize."),
+    normalize: str = typer.Option(None, "--normalize", help="Images: imagenet | none | m1,m2,m3/s1,s2,s3."),
+) -> None:
+    """Audit MODEL on DATA: attributions, rankings, findings, audit.json and reports; exit 1 when the verdict
+    reaches --fail-on."""
+    from audit.cli._execute import execute
+
+    flags = {
+        "model": model, "data": data, "target_col": target_col, "drop": drop, "arch": arch,
+        "trust_model": trust_model, "class_index": class_index, "out": out, "baseline": baseline,
+        "method": method, "n_steps": n_steps, "noise_features": noise_features, "slice_col": slice_col,
+        "reference": reference, "crosscheck_rows": crosscheck_rows, "device": device, "dtype": dtype,
+        "bf16": bf16, "seed": seed, "formats": formats, "fail_on": fail_on, "quiet": quiet,
+        "memory_budget_mb": memory_budget_mb, "n_boot": n_boot, "labels": labels, "image_size": image_size,
+        "resize": resize, "normalize": normalize,
+        "command": shlex.join(["audit", *sys.argv[1:]]),
+    }
+    cfg = build_config(flags, Path(config) if config else None)
+    _run, code = execute(cfg, json_out=json_out)
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(guarded(run_command))

@@ -1,0 +1,509 @@
+"""run_audit(config) -> AuditRun: orchestration only. No printing, no file writing beyond what the caller's
+sink asks for; every number comes from the attribution, analysis and findings layers.
+
+Tabular flow (images go to :mod:`audit.image_pipeline`):
+
+1. inspect the data file and load the model (safe forms only unless ``trust_model``), check they fit;
+2. the baseline row (zero, data mean or median -- one streaming pass -- or a one-row CSV);
+3. stream the data in chunks: explained output per row, native IG, per-row attributions to the sink,
+   exact streaming column sums, a bounded uniform sample of rows for the analyses;
+4. the Captum cross-check on a sample of rows, global rankings with bootstrap intervals, model-side evidence
+   (neutralised losses, the baseline's output), slices, reference drift;
+5. the detectors turn all that into findings; the verdict is the worst severity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import fnmatch
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audit import __version__, probes
+from audit.analysis.agreement import drift, slice_profiles
+from audit.analysis.convergence import summarize_convergence
+from audit.analysis.identifiers import identifier_like
+from audit.analysis.ranking import class_rankings, global_ranking
+from audit.analysis.streaming import ColumnStats, Reservoir
+from audit.analysis.univariate import univariate_power
+from audit.attribution.crosscheck import crosscheck, sample_rows
+from audit.attribution.native import integrated_gradients
+from audit.config import AuditConfig
+from audit.errors import DataError, UsageError
+from audit.findings import FindingsInput, run_detectors
+from audit.io.model import LoadedModel, load_model, model_input_check
+from audit.io.tabular import TableSpec, inspect_table, iter_chunks, read_baseline_row
+from audit.results import (
+    SCHEMA_VERSION,
+    AuditRun,
+    Crosscheck,
+    ExpectedAttribution,
+    FeatureStat,
+    Provenance,
+    SignedSample,
+    verdict_from_findings,
+)
+
+__all__ = ["run_audit", "ProgressFn", "SinkFn", "is_image_data"]
+
+ProgressFn = Callable[[str, int, int | None], None]  # (stage, done, total or None)
+SinkFn = Callable[[int, list[str], np.ndarray, np.ndarray], None]  # (row_offset, names, attr (n, F), rel_delta (n,))
+
+_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def is_image_data(path: Path) -> bool:
+    """A folder (ImageFolder layout) or a CSV whose first column header is ``path`` means an image audit."""
+    if path.is_dir():
+        return True
+    if path.suffix.lower() == ".csv" and path.is_file():
+        with path.open("r", encoding="utf-8", errors="replace") as fh:
+            header = fh.readline().strip().lower().split(",")
+        return bool(header) and header[0] in ("path", "image", "file")
+    return False
+
+
+def run_audit(
+    config: AuditConfig, *, progress: ProgressFn | None = None, sink: SinkFn | None = None
+) -> AuditRun:
+    """Audit ``config.model`` on ``config.data``.
+
+    Parameters
+    ----------
+    config : AuditConfig
+    progress : callable(stage, done, total), optional
+        Called as work advances; ``total`` is None when unknown (CSV row counts).
+    sink : callable(row_offset, feature_names, attributions, rel_delta), optional
+        Receives every chunk's per-row attributions, of shape (n, n_features), in file order.
+
+    Returns
+    -------
+    AuditRun
+    """
+    if is_image_data(Path(config.data)):
+        from audit.image_pipeline import run_image_audit
+
+        run, _maps = run_image_audit(config, progress=progress)
+        return run
+    return _Tabular(config, progress, sink).run()
+
+
+def _versions() -> dict[str, str]:
+    import captum
+    import pandas
+    import torchvision
+
+    return {
+        "audit": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "captum": captum.__version__,
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+    }
+
+
+def provenance(config: AuditConfig, model: LoadedModel, data_sha256: str, started: float) -> Provenance:
+    """The provenance record shared by the tabular and image flows."""
+    return Provenance(
+        model_sha256=model.sha256,
+        data_sha256=data_sha256,
+        versions=_versions(),
+        command=config.command,
+        seed=config.seed,
+        created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        model_form=model.form,
+        model_path=str(config.model),
+        data_path=str(config.data),
+        config=config.to_dict(),
+        device=config.device,
+        duration_s=round(time.perf_counter() - started, 3),
+    )
+
+
+class _Tabular:
+    """One tabular audit. A class only to share state between the stages; each stage is a method."""
+
+    def __init__(self, config: AuditConfig, progress: ProgressFn | None, sink: SinkFn | None) -> None:
+        self.cfg = config
+        self.progress = progress or (lambda stage, done, total: None)
+        self.sink = sink
+        self.notes: list[str] = []
+        self.started = time.perf_counter()
+        self.rng_seed = int(config.seed)
+
+    # --- stages -----------------------------------------------------------------------------------------
+
+    def run(self) -> AuditRun:
+        cfg = self.cfg
+        spec = inspect_table(cfg.data, target_col=cfg.target_col, drop=cfg.drop, slice_col=cfg.slice_col)
+        self.spec = spec
+        self.names = list(spec.features)
+        declared = self._declared_noise()
+        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+        self.model = load_model(cfg.model, arch=cfg.arch, trust_model=cfg.trust_model, device=cfg.device)
+        self.n_outputs = model_input_check(self.model.module, len(self.names))
+        self.task = "regression" if self.n_outputs == 1 else "classification"
+        self._check_class_option()
+        self.baseline = self._baseline_row()
+
+        self._stream()
+        xc = self._crosscheck()
+        stats = self._ranking()
+        extra = self._model_evidence(stats)
+        slices = self._slices(stats)
+        drift_stats = self._drift(stats)
+        conv = summarize_convergence(
+            self.rel_delta, self.steps, cfg.method, cfg.n_steps, cfg.thresholds.convergence_tol
+        )
+        inp = FindingsInput(
+            names=tuple(self.names),
+            stats=stats,
+            task=self.task,
+            declared_noise=tuple(declared),
+            univariate=extra["univariate"],
+            identifier=extra["identifier"],
+            base_loss=extra["base_loss"],
+            neutralised_loss=extra["neutralised_loss"],
+            baseline_output=extra["baseline_output"],
+            output_mean=extra["output_mean"],
+            output_std=extra["output_std"],
+            convergence=conv,
+            crosscheck=xc,
+            slices=slices,
+            drift=drift_stats,
+            n_rows=self.n_rows,
+            n_ref_rows=self.n_ref_rows,
+        )
+        findings = run_detectors(inp, cfg.thresholds)
+        return AuditRun(
+            schema_version=SCHEMA_VERSION,
+            verdict=verdict_from_findings(findings),
+            task=self.task,
+            features=stats,
+            convergence=conv,
+            crosscheck=xc,
+            findings=findings,
+            provenance=provenance(cfg, self.model, spec.sha256, self.started),
+            n_rows=self.n_rows,
+            n_features=len(self.names),
+            target_col=spec.target_col or "",
+            explained_output=self._explained_label(),
+            baseline=self.baseline_label,
+            class_features=self._class_features(),
+            signed=self._signed(stats),
+            expected=self._expected(),
+            slices=slices,
+            drift=drift_stats,
+            declared_noise=tuple(declared),
+            notes=tuple(dict.fromkeys(self.notes)),
+        )
+
+    def _declared_noise(self) -> list[str]:
+        out: list[str] = []
+        for pattern in self.cfg.noise_features:
+            hits = [n for n in self.names if fnmatch.fnmatchcase(n, pattern)]
+            if not hits:
+                raise UsageError(
+                    f"--noise-features '{pattern}' matches no feature column (features start with "
+                    f"{', '.join(self.names[:3])}); fix the pattern"
+                )
+            out.extend(h for h in hits if h not in out)
+        return out
+
+    def _check_class_option(self) -> None:
+        ci = self.cfg.class_index
+        if ci is None or ci == "all":
+            if ci == "all" and self.task == "regression":
+                raise UsageError("--class all needs a classifier; this model has a single output")
+            return
+        try:
+            k = int(ci)
+        except ValueError:
+            raise UsageError(f"--class must be a class index or 'all', got '{ci}'") from None
+        if self.task == "regression" and k != 0:
+            raise UsageError(f"--class {k}: the model has a single output; drop --class")
+        if not 0 <= k < self.n_outputs:
+            raise UsageError(
+                f"--class {k} is out of range for a model with {self.n_outputs} outputs (0..{self.n_outputs - 1})"
+            )
+
+    def _baseline_row(self) -> np.ndarray:
+        kind = self.cfg.baseline
+        F = len(self.names)
+        if kind == "zero":
+            self.baseline_label = "zero"
+            return np.zeros(F, dtype=np.float32)
+        if kind in ("mean", "median"):
+            stats = ColumnStats(F, seed=self.rng_seed)
+            for chunk in iter_chunks(self.spec, self.cfg.chunk_rows):
+                stats.add(chunk.X)
+                self.progress("baseline", stats.n, None)
+            self.baseline_label = f"data {kind}"
+            row = stats.mean() if kind == "mean" else stats.median()
+            if kind == "median" and stats.n > 100_000:
+                self.notes.append("the median baseline was estimated from a uniform sample of 100,000 rows")
+            return row.astype(np.float32)
+        if kind in ("black", "blur", "noise"):
+            raise UsageError(f"--baseline {kind} is for image data; use zero, mean, median or a one-row CSV")
+        path = Path(kind)
+        if not path.is_file():
+            raise UsageError(
+                f"--baseline '{kind}' is neither zero, mean, median nor an existing one-row CSV file; pass one of those"
+            )
+        self.baseline_label = f"row from {path.name}"
+        return read_baseline_row(path, self.names).astype(np.float32)
+
+    def _targets(self, X: torch.Tensor) -> torch.Tensor | None:
+        if self.task == "regression":
+            return None
+        ci = self.cfg.class_index
+        if ci is not None and ci != "all":
+            return torch.full((X.shape[0],), int(ci), dtype=torch.long)
+        with torch.no_grad():
+            out = self.model.module(X.to(self.cfg.device))
+        return out.reshape(out.shape[0], -1).argmax(1).cpu()
+
+    def _stream(self) -> None:
+        cfg = self.cfg
+        F = len(self.names)
+        self.sample = Reservoir(cfg.analysis_rows, self.rng_seed)
+        self.sum_abs = np.zeros(F)
+        self.sum = np.zeros(F)
+        self.sumsq = np.zeros(F)
+        rel_parts, step_parts, fx_parts = [], [], []
+        self.n_rows = 0
+        base = torch.as_tensor(self.baseline)
+        self.independent = True
+        for chunk in iter_chunks(self.spec, cfg.chunk_rows):
+            X = torch.from_numpy(chunk.X)  # (n, F)
+            target = self._targets(X)
+            res = integrated_gradients(
+                self.model.module, X, baselines=base, target=target, method=cfg.method, n_steps=cfg.n_steps,
+                tolerance=cfg.thresholds.convergence_tol, device=cfg.device,
+                dtype=torch.float64 if cfg.dtype == "float64" else None, bf16=cfg.bf16,
+                memory_budget_mb=cfg.memory_budget_mb,
+                progress=lambda done, _tot, off=self.n_rows: self.progress("attribution", off + done, None),
+            )
+            self.notes.extend(res.notes)
+            self.independent = self.independent and res.batch_independent
+            A = res.attributions.numpy().astype(np.float32)  # (n, F)
+            A64 = A.astype(np.float64)
+            self.sum_abs += np.abs(A64).sum(0)
+            self.sum += A64.sum(0)
+            self.sumsq += (A64**2).sum(0)
+            rel = res.rel_delta.numpy().astype(np.float32)
+            rel_parts.append(rel)
+            step_parts.append(res.steps.numpy().astype(np.int32))
+            fx_parts.append(res.f_x.numpy().astype(np.float64))
+            cls = np.full(X.shape[0], -1) if target is None else target.numpy()
+            arrays = {"X": chunk.X, "A": A, "cls": cls, "fx": res.f_x.numpy()}
+            if chunk.y is not None:
+                arrays["y"] = chunk.y
+            if chunk.slice_values is not None:
+                arrays["slice"] = np.asarray(chunk.slice_values).astype(str)
+            self.sample.add(**arrays)
+            if self.sink is not None:
+                self.sink(chunk.row_offset, self.names, A, rel)
+            self.n_rows += X.shape[0]
+        if self.n_rows == 0:
+            raise DataError(f"'{self.cfg.data}' has a header but no rows; pass a file with data rows")
+        self.rel_delta = np.concatenate(rel_parts)
+        self.steps = np.concatenate(step_parts)
+        self.f_x = np.concatenate(fx_parts)
+        if not self.sample.complete:
+            self.notes.append(
+                f"bootstrap intervals, findings and the cross-check use a uniform sample of {self.sample.capacity:,} "
+                f"of the {self.n_rows:,} rows; means and shares are exact over all rows"
+            )
+
+    def _crosscheck(self) -> Crosscheck:
+        cfg = self.cfg
+        k = cfg.crosscheck_rows
+        if k == 0:
+            return Crosscheck(0, 0.0, 0.0, 1.0, True, method=cfg.method, skipped_reason="--crosscheck-rows 0")
+        if cfg.n_steps == "auto":
+            steps = int(np.max(self.steps))
+            self.notes.append(f"the cross-check ran both engines at {steps} steps (the most any row needed)")
+        else:
+            steps = int(cfg.n_steps)
+        X_all = self.sample.get("X")
+        idx = sample_rows(X_all.shape[0], k, cfg.seed)
+        X = torch.from_numpy(X_all[idx])
+        cls = self.sample.get("cls")[idx]
+        target = None if self.task == "regression" else torch.as_tensor(cls, dtype=torch.long)
+        base = torch.as_tensor(self.baseline)
+        native = integrated_gradients(
+            self.model.module, X, baselines=base, target=target, method=cfg.method, n_steps=steps,
+            device=cfg.device, memory_budget_mb=cfg.memory_budget_mb,
+        )
+        self.progress("cross-check", 0, len(idx))
+        out = crosscheck(
+            self.model.module, X, native=native, baselines=base, target=target, method=cfg.method,
+            n_steps=steps, tol_abs=cfg.thresholds.crosscheck_abs, tol_rel=cfg.thresholds.crosscheck_rel,
+            feature_names=self.names,
+        )
+        self.progress("cross-check", len(idx), len(idx))
+        return out
+
+    def _ranking(self) -> tuple[FeatureStat, ...]:
+        A = self.sample.get("A")
+        stats = global_ranking(A, self.names, n_boot=self.cfg.n_boot, seed=self.cfg.seed)
+        if self.sample.complete:
+            return stats
+        # exact point estimates over all rows; intervals stay those of the sample (wider, so conservative)
+        n = self.n_rows
+        mean_abs = self.sum_abs / n
+        mean = self.sum / n
+        std = np.sqrt(np.maximum(self.sumsq / n - mean**2, 0.0))
+        share = mean_abs / max(mean_abs.sum(), 1e-300)
+        by_name = {s.name: s for s in stats}
+        order = np.lexsort((np.arange(len(self.names)), -mean_abs))
+        out = []
+        for rank, j in enumerate(order, start=1):
+            s = by_name[self.names[j]]
+            out.append(dataclasses.replace(
+                s, rank=rank, mean_abs=float(mean_abs[j]), mean=float(mean[j]), std=float(std[j]),
+                share=float(share[j]),
+            ))
+        return tuple(out)
+
+    def _model_evidence(self, stats: tuple[FeatureStat, ...]) -> dict:
+        X = self.sample.get("X")
+        fx = self.sample.get("fx")
+        dev = self.cfg.device
+        out: dict = {
+            "univariate": None, "identifier": identifier_like(X, self.names), "base_loss": None,
+            "neutralised_loss": {},
+        }
+        bo = probes.baseline_outputs(self.model.module, self.baseline, device=dev)
+        out["baseline_output"] = bo
+        if self.task == "regression":
+            out["output_mean"], out["output_std"] = float(np.mean(self.f_x)), float(np.std(self.f_x))
+        else:
+            out["output_mean"], out["output_std"] = float(np.mean(fx)), float(np.std(fx))
+        try:
+            y = self.sample.get("y")
+        except KeyError:
+            return out
+        self._check_labels(y)
+        out["univariate"] = univariate_power(X, y, self.task)
+        n_eval = min(X.shape[0], self.cfg.ablation_rows)
+        F = len(self.names)
+        bar = self.cfg.thresholds.real_share_factor / F
+        share = {s.name: s.share for s in stats}
+        real = [j for j, name in enumerate(self.names) if share[name] >= bar]
+        base_loss, losses = probes.neutralised_losses(
+            self.model.module, X[:n_eval], y[:n_eval], self.baseline, real, device=dev
+        )
+        out["base_loss"] = base_loss
+        out["neutralised_loss"] = {self.names[j]: v for j, v in losses.items()}
+        return out
+
+    def _check_labels(self, y: np.ndarray) -> None:
+        if self.task != "classification":
+            return
+        if not np.all(np.equal(np.mod(y, 1), 0)) or y.min() < 0 or y.max() >= self.n_outputs:
+            raise DataError(
+                f"target column '{self.spec.target_col}' must hold class indices 0..{self.n_outputs - 1} for this "
+                f"{self.n_outputs}-output model (found values from {y.min():g} to {y.max():g}); encode the labels"
+            )
+
+    def _slices(self, stats: tuple[FeatureStat, ...]):
+        if self.cfg.slice_col is None:
+            return ()
+        return slice_profiles(
+            self.sample.get("A"), self.names, self.sample.get("slice"),
+            min_rows=self.cfg.thresholds.slice_min_rows, column=self.cfg.slice_col,
+        )
+
+    def _drift(self, stats: tuple[FeatureStat, ...]):
+        ref = self.cfg.reference
+        self.n_ref_rows = None
+        if ref is None:
+            return ()
+        ref_spec: TableSpec = inspect_table(ref, drop=tuple(c for c in self._ref_extra_columns(ref)))
+        missing = [n for n in self.names if n not in ref_spec.features]
+        if missing:
+            raise DataError(
+                f"reference '{ref}' lacks feature column(s) {', '.join(missing[:5])}; pass a reference with the same "
+                "columns as --data"
+            )
+        sample = Reservoir(self.cfg.analysis_rows, self.rng_seed + 1)
+        pos = [ref_spec.features.index(n) for n in self.names]
+        for chunk in iter_chunks(ref_spec, self.cfg.chunk_rows):
+            sample.add(X=chunk.X[:, pos])
+        self.n_ref_rows = sample.seen
+        if sample.seen == 0:
+            raise DataError(f"reference '{ref}' has a header but no rows; pass a file with data rows")
+        shares = np.array([{s.name: s.share for s in stats}[n] for n in self.names])
+        return drift(self.sample.get("X"), sample.get("X"), shares, self.names)
+
+    def _ref_extra_columns(self, ref: Path) -> list[str]:
+        cols = inspect_table(ref).columns
+        return [c for c in cols if c not in self.names]
+
+    def _class_features(self) -> dict[str, tuple[FeatureStat, ...]]:
+        if self.task != "classification":
+            return {}
+        cfg = self.cfg
+        if cfg.class_index == "all":
+            X = torch.from_numpy(self.sample.get("X")[: cfg.ablation_rows])
+            out = {}
+            for k in range(self.n_outputs):
+                res = integrated_gradients(
+                    self.model.module, X, baselines=torch.as_tensor(self.baseline), target=k, method=cfg.method,
+                    n_steps=cfg.n_steps, device=cfg.device, memory_budget_mb=cfg.memory_budget_mb,
+                )
+                out[str(k)] = global_ranking(res.attributions.numpy(), self.names, n_boot=cfg.n_boot, seed=cfg.seed)
+            return out
+        return class_rankings(
+            self.sample.get("A"), self.names, self.sample.get("cls"), n_boot=cfg.n_boot, seed=cfg.seed
+        )
+
+    def _explained_label(self) -> str:
+        if self.task == "regression":
+            return "the model's output"
+        ci = self.cfg.class_index
+        if ci is None:
+            return "the predicted class"
+        return "every class" if ci == "all" else f"class {ci}"
+
+    def _signed(self, stats: tuple[FeatureStat, ...], top: int = 8, points: int = 300) -> tuple[SignedSample, ...]:
+        X, A = self.sample.get("X"), self.sample.get("A")
+        rng = np.random.default_rng(self.cfg.seed)
+        idx = rng.choice(X.shape[0], size=min(points, X.shape[0]), replace=False)
+        out = []
+        for s in stats[:top]:
+            j = self.names.index(s.name)
+            out.append(SignedSample(
+                s.name,
+                tuple(round(float(v), 6) for v in X[idx, j]),
+                tuple(round(float(v), 6) for v in A[idx, j]),
+            ))
+        return tuple(out)
+
+    def _expected(self) -> tuple[ExpectedAttribution, ...]:
+        coef = self.cfg.known_coefficients
+        if not coef:
+            return ()
+        X, A = self.sample.get("X").astype(np.float64), self.sample.get("A").astype(np.float64)
+        out = []
+        for j, name in enumerate(self.names):
+            if name not in coef:
+                continue
+            exp = coef[name] * (X[:, j] - float(self.baseline[j]))  # (n,)
+            out.append(ExpectedAttribution(
+                name=name, coefficient=float(coef[name]), expected_mean=float(exp.mean()),
+                estimated_mean=float(A[:, j].mean()), expected_mean_abs=float(np.abs(exp).mean()),
+                estimated_mean_abs=float(np.abs(A[:, j]).mean()), max_abs_error=float(np.abs(A[:, j] - exp).max()),
+            ))
+        return tuple(out)
