@@ -11,7 +11,11 @@ Why one backward is enough: in eval mode the rows of a batch do not interact, so
 ``sum_r F(p_r)`` with respect to the stacked path points ``p`` holds each point's own gradient. Captum instead
 asks autograd for ``grad(unbind(outputs))``, which slows sharply as the batch grows. The engine checks the
 assumption on a small probe and, if the model couples rows (BatchNorm in train mode, attention across the
-batch), falls back to one point per forward pass and says so.
+batch), falls back to a slower exact path and says so: row r's output is then the function the model computes
+on the whole input batch with row r replaced by a path point, one forward and one backward per point.
+
+The caller's model is never modified: dtype and device changes work on a copy, and buffers that a forward pass
+in train mode updates (BatchNorm running statistics) are restored afterwards.
 
 F(x) and F(x') come from the same passes: the end points a=0 and a=1 are added to the batch with weight 0 when
 the rule does not already contain them.
@@ -23,7 +27,7 @@ import contextlib
 import copy
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,8 +131,8 @@ def rows_are_independent(model: torch.nn.Module, x: torch.Tensor, *, rtol: float
             alone = model(x0)
             with_neighbours = model(torch.cat([x0, others]))
             with_altered = model(torch.cat([x0, altered]))
-        except RuntimeError:
-            return False  # e.g. BatchNorm in train mode refuses a single row
+        except (RuntimeError, ValueError):
+            return False  # e.g. BatchNorm in train mode refuses a single row (ValueError)
         a = alone.reshape(alone.shape[0], -1)[0].double()
         b = with_neighbours.reshape(with_neighbours.shape[0], -1)[0].double()
         c = with_altered.reshape(with_altered.shape[0], -1)[0].double()
@@ -216,8 +220,9 @@ def _check_target_range(target: torch.Tensor | None, n_outputs: int) -> None:
 
 
 def _activation_elems_per_point(model: torch.nn.Module, x1: torch.Tensor) -> int:
-    """Elements held per path point: the outputs of every leaf module on a one-row probe (forward hooks).
-    TorchScript modules take no hooks; they get a conservative guess of 64x the input."""
+    """Elements held per path point: the outputs of every leaf module on a probe of one or a few rows ``x1``
+    (forward hooks), per row. TorchScript modules take no hooks; they get a conservative guess of 64x the input.
+    Train-mode buffers (BatchNorm statistics) are left as they were."""
     counted = 0
 
     def hook(_m: torch.nn.Module, _i: object, out: object) -> None:
@@ -232,20 +237,20 @@ def _activation_elems_per_point(model: torch.nn.Module, x1: torch.Tensor) -> int
                 with contextlib.suppress(RuntimeError, AttributeError):
                     handles.append(m.register_forward_hook(hook))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _buffers_restored(model):
             model(x1)
     finally:
         for h in handles:
             h.remove()
     if counted == 0:
-        counted = 64 * x1[0].numel()
-    return counted
+        return 64 * x1[0].numel()
+    return max(1, counted // x1.shape[0])
 
 
 def _rows_per_chunk(
     model: torch.nn.Module, x1: torch.Tensor, points_per_row: int, memory_budget_mb: float, element_size: int
 ) -> int:
-    act = _activation_elems_per_point(model, x1)
+    act = _activation_elems_per_point(model, x1)  # per row of x1
     # points and their gradient (2x input), activations and their gradients (2x), autograd slack (1.5x)
     bytes_per_point = element_size * (2 * x1[0].numel() + 3 * act)
     points = max(1, int(memory_budget_mb * 2**20 // bytes_per_point))
@@ -304,7 +309,6 @@ def _pass_batched(
     with torch.enable_grad(), ctx:
         out = model(points)
     n_outputs = 1 if out.dim() == 1 else int(out.shape[-1])
-    _check_target_range(tgt, n_outputs)
     sel = select_output(out, tgt).float() if autocast else select_output(out, tgt)  # (S * n,)
     (grads,) = torch.autograd.grad(sel.sum(), points)  # grads: (S * n, *fs)
     grads = grads.reshape(S, n * int(np.prod(fs, dtype=np.int64)))  # (S, n * F)
@@ -314,9 +318,10 @@ def _pass_batched(
     return attr.detach(), f[i1].to(x.dtype), f[i0].to(x.dtype), n_outputs
 
 
-def _pass_single(
+def _pass_coupled(
     model: torch.nn.Module,
-    x: torch.Tensor,
+    context: torch.Tensor,
+    pos: int,
     b: torch.Tensor,
     target: torch.Tensor | None,
     alphas: torch.Tensor,
@@ -324,33 +329,32 @@ def _pass_single(
     i0: int,
     i1: int,
     autocast: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Slow, always-correct path for models that couple rows: each path point is its own batch of one."""
-    n = x.shape[0]
-    attr = torch.zeros_like(x)
-    fx = torch.zeros(n, dtype=x.dtype, device=x.device)
-    fb = torch.zeros(n, dtype=x.dtype, device=x.device)
-    n_outputs = 1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Exact path for models that couple rows: the output of row ``pos`` of ``context`` as a function of that
+    row alone, the other rows held at their values. One forward and one backward per path point.
+
+    context : (n, *fs), the whole input batch; b : (*fs,), the row's baseline; target : (1,) or None.
+    Returns the row's attributions (*fs,), F(x) and F(x') as 0-d tensors.
+    """
+    xr = context[pos]
+    diff = xr - b  # (*fs,)
+    total = torch.zeros_like(xr)
+    f = [torch.zeros((), dtype=context.dtype, device=context.device) for _ in range(2)]
     ctx = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
-    for r in range(n):
-        diff = x[r] - b[r]
-        total = torch.zeros_like(x[r])
-        for s in range(alphas.shape[0]):
-            p = (b[r] + alphas[s] * diff).unsqueeze(0).requires_grad_(True)  # (1, *fs)
-            with torch.enable_grad(), ctx:
-                out = model(p)
-            n_outputs = 1 if out.dim() == 1 else int(out.shape[-1])
-            tgt = None if target is None else target[r : r + 1]
-            _check_target_range(tgt, n_outputs)
-            sel = select_output(out, tgt).float()
-            (g,) = torch.autograd.grad(sel.sum(), p)
-            total += weights[s].to(g.dtype) * g[0].to(total.dtype)
-            if s == i0:
-                fb[r] = sel.detach()[0]
-            if s == i1:
-                fx[r] = sel.detach()[0]
-        attr[r] = diff * total
-    return attr, fx, fb, n_outputs
+    for s in range(alphas.shape[0]):
+        p = (b + alphas[s] * diff).unsqueeze(0).requires_grad_(True)  # (1, *fs)
+        batch = torch.cat([context[:pos], p, context[pos + 1 :]])  # (n, *fs)
+        with torch.enable_grad(), ctx:
+            out = model(batch)
+        sel = select_output(out[pos : pos + 1], target)  # (1,)
+        sel = sel.float() if autocast else sel
+        (g,) = torch.autograd.grad(sel.sum(), p)  # (1, *fs)
+        total += weights[s].to(total.dtype) * g[0].to(total.dtype)
+        if s == i0:
+            f[0] = sel.detach()[0].to(context.dtype)
+        if s == i1:
+            f[1] = sel.detach()[0].to(context.dtype)
+    return diff * total, f[1], f[0]
 
 
 def _rel(delta: torch.Tensor, fx: torch.Tensor, fb: torch.Tensor) -> torch.Tensor:
@@ -369,15 +373,18 @@ def _run_fixed(
     *,
     device: torch.device,
     chunk_rows: int,
-    independent: bool,
     autocast: bool,
     progress: ProgressFn | None,
     progress_offset: int,
     progress_total: int,
     notes: list[str],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """IG at a fixed step count over all rows, chunk by chunk; shrinks the chunk and goes on when memory runs
-    out. x, b: (n, *fs) on the CPU. Returns attributions, F(x), F(x') on the CPU and the chunk size used."""
+    """IG at a fixed step count over rows that do not interact, chunk by chunk; shrinks the chunk and goes on
+    when memory runs out.
+
+    x : (n, *fs) and b : (1 or n, *fs) on the CPU. Returns attributions (n, *fs), F(x) (n,), F(x') (n,) on the
+    CPU and the chunk size used.
+    """
     al, wt, i0, i1 = _with_end_points(*rule(method, n_steps))
     alphas = torch.as_tensor(al, dtype=x.dtype, device=device)
     weights = torch.as_tensor(wt, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32, device=device)
@@ -386,14 +393,13 @@ def _run_fixed(
     fx = torch.empty(n, dtype=x.dtype)
     fb = torch.empty(n, dtype=x.dtype)
     start = 0
-    one_pass = _pass_batched if independent else _pass_single
     while start < n:
         stop = min(n, start + chunk_rows)
         xc = x[start:stop].to(device, non_blocking=True)
         bc = (b if b.shape[0] == 1 else b[start:stop]).to(device, non_blocking=True).expand_as(xc)
         tc = None if target is None else target[start:stop].to(device)
         try:
-            a_c, fx_c, fb_c, _ = one_pass(model, xc, bc, tc, alphas, weights, i0, i1, autocast)
+            a_c, fx_c, fb_c, _ = _pass_batched(model, xc, bc, tc, alphas, weights, i0, i1, autocast)
         except (RuntimeError, torch.cuda.OutOfMemoryError) as err:
             if not _is_oom(err) or chunk_rows == 1:
                 raise
@@ -409,6 +415,96 @@ def _run_fixed(
         if progress is not None:
             progress(progress_offset + start, progress_total)
     return attr, fx, fb, chunk_rows
+
+
+def _run_coupled(
+    model: torch.nn.Module,
+    context: torch.Tensor,
+    rows: torch.Tensor,
+    b: torch.Tensor,
+    target: torch.Tensor | None,
+    method: str,
+    n_steps: int,
+    *,
+    device: torch.device,
+    autocast: bool,
+    progress: ProgressFn | None,
+    progress_offset: int,
+    progress_total: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """IG at a fixed step count for rows that interact: :func:`_pass_coupled` row by row.
+
+    context : (n, *fs), the whole input batch on the CPU; rows : (m,) positions in it; b : (1 or m, *fs);
+    target : (m,) or None. Returns attributions (m, *fs), F(x) (m,), F(x') (m,) on the CPU.
+    """
+    al, wt, i0, i1 = _with_end_points(*rule(method, n_steps))
+    alphas = torch.as_tensor(al, dtype=context.dtype, device=device)
+    weights = torch.as_tensor(wt, dtype=context.dtype, device=device)
+    ctx = context.to(device)
+    m = rows.shape[0]
+    attr = torch.empty((m, *context.shape[1:]), dtype=context.dtype)
+    fx = torch.empty(m, dtype=context.dtype)
+    fb = torch.empty(m, dtype=context.dtype)
+    for k in range(m):
+        bk = (b[0] if b.shape[0] == 1 else b[k]).to(device)
+        tk = None if target is None else target[k : k + 1].to(device)
+        a_k, fx_k, fb_k = _pass_coupled(model, ctx, int(rows[k]), bk, tk, alphas, weights, i0, i1, autocast)
+        attr[k], fx[k], fb[k] = a_k.cpu(), fx_k.cpu(), fb_k.cpu()
+        if progress is not None:
+            progress(progress_offset + k + 1, progress_total)
+    return attr, fx, fb
+
+
+def _auto_schedule(max_steps: int) -> list[int]:
+    """The step counts n_steps="auto" tries: :data:`AUTO_SCHEDULE` below ``max_steps``, then ``max_steps``."""
+    return [s for s in AUTO_SCHEDULE if s < max_steps] + [int(max_steps)]
+
+
+@contextlib.contextmanager
+def _buffers_restored(model: torch.nn.Module) -> Iterator[None]:
+    """Put back every buffer a forward pass in train mode may update (BatchNorm running statistics)."""
+    if not any(m.training for m in model.modules()):
+        yield
+        return
+    saved = [(buf, buf.detach().clone()) for buf in model.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buf, value in saved:
+                buf.copy_(value)
+
+
+def _probe_outputs(model: torch.nn.Module, xp: torch.Tensor, target: torch.Tensor | None) -> int:
+    """Run the model twice on a few rows ``xp`` (k, *fs): check that its output is deterministic and fits the
+    target; return the number of outputs. Failures become one clear AttributionError."""
+    try:
+        with torch.no_grad():
+            out1 = model(xp)
+            out2 = model(xp)
+    except (RuntimeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        hint = (
+            "call model.eval() or pass more than one row"
+            if xp.shape[0] == 1 and any(m.training for m in model.modules())
+            else "check that the data's features match the model's inputs"
+        )
+        raise AttributionError(f"the model failed on inputs of shape {tuple(xp.shape)} ({first}); {hint}") from err
+    if not isinstance(out1, torch.Tensor):
+        raise AttributionError(
+            f"the model returned {type(out1).__name__}, not a tensor; wrap it so it returns (rows,) or "
+            "(rows, classes)"
+        )
+    a, b = out1.detach().double(), out2.detach().double()
+    if a.shape == b.shape and (a - b).abs().max().item() > 1e-4 * (1.0 + a.abs().max().item()):
+        raise AttributionError(
+            "the model returns different outputs for the same input (dropout in train mode?); call model.eval() "
+            "before computing attributions"
+        )
+    n_outputs = 1 if out1.dim() == 1 else int(out1.shape[-1])
+    _check_target_range(target, n_outputs)
+    select_output(out1, None if target is None else target[: xp.shape[0]].to(out1.device))  # shape checks
+    return n_outputs
 
 
 def integrated_gradients(
@@ -435,7 +531,7 @@ def integrated_gradients(
     Parameters
     ----------
     model : torch.nn.Module or torch.jit.ScriptModule
-        Maps (m, *feature_shape) to (m,), (m, 1) or (m, k). Put it in eval mode first.
+        Maps (m, *feature_shape) to (m,), (m, 1) or (m, k). Put it in eval mode first. It is not modified.
     x : Tensor of shape (n_rows, *feature_shape)
     baselines : "zero", float, or Tensor
         ``"zero"`` (default) or a number: that constant everywhere; a tensor of shape ``feature_shape`` or
@@ -449,23 +545,29 @@ def integrated_gradients(
         One of :data:`audit.attribution.quadrature.METHODS`.
     n_steps : int or "auto", default 50
         Quadrature steps. ``"auto"`` starts at 16 and doubles only for rows whose relative completeness error
-        is above ``tolerance``, up to ``max_steps``.
+        is above ``tolerance``, up to ``max_steps`` (the last try uses ``max_steps`` itself).
+    tolerance : float, default 0.01
+        Relative completeness error a row must reach with ``n_steps="auto"``.
+    max_steps : int, default 256
+        Cap for ``n_steps="auto"``; at least 16.
     device : "cpu", "cuda" or torch.device
     dtype : torch.float32 or torch.float64, optional
         Compute precision; float64 is the reference mode (the model is copied and converted).
     bf16 : bool, default False
         bf16 autocast on CUDA for the forward pass; gradients and sums stay float32.
     memory_budget_mb : float, default 1024
-        Sets how many rows share one forward/backward; results do not depend on it.
+        Sets how many rows share one forward/backward (on the CPU at most :data:`CPU_WORKING_SET_MB`, which
+        keeps the working set near the caches); results do not depend on it.
     chunk_rows : int, optional
         Overrides the budget with a fixed number of rows per chunk.
     check_independence : bool, default True
-        Probe whether rows interact within a batch; if they do, use the slow per-point path.
+        Probe whether rows interact within a batch; if they do, use the slow exact per-point path.
     progress : callable(done_rows, total_rows), optional
 
     Returns
     -------
     IGResult
+        Attributions of shape (n_rows, *feature_shape), per-row F(x), F(x'), completeness errors and steps.
     """
     _check_steps(method, n_steps, max_steps)
     if not isinstance(x, torch.Tensor):
@@ -495,77 +597,99 @@ def integrated_gradients(
         raise AttributionError(f"dtype must be float32 or float64, got {work_dtype}")
     model_param = next(iter(model.parameters()), None)
     model_dtype = model_param.dtype if model_param is not None else torch.float32
-    if work_dtype != model_dtype:
+    model_device = model_param.device if model_param is not None else dev
+    if work_dtype != model_dtype or model_device != dev:
         with warnings.catch_warnings():  # ScriptModule copies warn about .grad of non-leaf parameters
             warnings.simplefilter("ignore")
-            model = copy.deepcopy(model).to(work_dtype)
-    model_device = model_param.device if model_param is not None else dev
-    if model_device != dev:
-        model = model.to(dev)
+            model = copy.deepcopy(model).to(dev, work_dtype)  # a copy: the caller's model stays as it was
     x = x.detach().to("cpu", work_dtype)
     n = x.shape[0]
     refs = _as_baseline(baselines, x, references).to(work_dtype)
     tgt = _as_target(target, n, torch.device("cpu"))
     notes: list[str] = []
 
-    independent = True
-    if check_independence:
-        independent = rows_are_independent(model, x[: min(n, 4)].to(dev))
-        if not independent:
-            notes.append(
-                "the model's output for a row depends on the other rows of its batch (BatchNorm in train mode or "
-                "cross-row attention?); every path point was run as its own batch, which is correct but slow"
-            )
-
-    steps_list = list(AUTO_SCHEDULE) if n_steps == "auto" else [int(n_steps)]
-    steps_list = [s for s in steps_list if s <= max_steps] if n_steps == "auto" else steps_list
-    points_per_row = steps_list[0] + 2
-    elem = 8 if work_dtype == torch.float64 else 4
-    if chunk_rows is None:
-        budget = min(memory_budget_mb, CPU_WORKING_SET_MB)
-        if dev.type == "cuda":
-            free, _total = torch.cuda.mem_get_info(dev)
-            budget = min(memory_budget_mb, 0.6 * free / 2**20)
-        chunk = _rows_per_chunk(model, x[:1].to(dev), points_per_row, budget, elem)
-    else:
-        chunk = int(chunk_rows)
-    chunk = min(chunk, n)
-
-    ref_rows = refs if references else [refs]
-    total_work = n * len(ref_rows)
-    attr_sum = torch.zeros_like(x)
-    fx = torch.zeros(n, dtype=work_dtype)
-    fb_sum = torch.zeros(n, dtype=work_dtype)
-    steps_used = torch.full((n,), steps_list[0], dtype=torch.long)
-    for k, ref in enumerate(ref_rows):
-        b = ref.unsqueeze(0) if references else ref
-        a, fx_k, fb_k, chunk = _run_fixed(
-            model, x, b, tgt, method, steps_list[0], device=dev, chunk_rows=chunk, independent=independent,
-            autocast=bf16, progress=progress, progress_offset=k * n, progress_total=total_work, notes=notes,
-        )
-        if n_steps == "auto":
-            rel_k = _rel(a.sum(dim=tuple(range(1, a.dim()))) - (fx_k - fb_k), fx_k, fb_k)
-            for s in steps_list[1:]:
-                todo = torch.nonzero(rel_k > tolerance).flatten()
-                if todo.numel() == 0:
-                    break
-                b_todo = b if b.shape[0] == 1 else b[todo]
-                t_todo = None if tgt is None else tgt[todo]
-                a2, fx2, fb2, _ = _run_fixed(
-                    model, x[todo], b_todo, t_todo, method, s, device=dev,
-                    chunk_rows=max(1, chunk * points_per_row // (s + 2)), independent=independent, autocast=bf16,
-                    progress=None, progress_offset=0, progress_total=0, notes=notes,
+    with _buffers_restored(model):
+        _probe_outputs(model, x[: min(n, 4)].to(dev), tgt)
+        independent = True
+        if check_independence:
+            independent = rows_are_independent(model, x[: min(n, 4)].to(dev))
+            if not independent:
+                notes.append(
+                    "the model's output for a row depends on the other rows of its batch (BatchNorm in train mode "
+                    "or cross-row attention?); each row was attributed with the other rows held at their values, "
+                    "one forward and backward per path point, which is exact but slow"
                 )
-                a[todo] = a2
-                fx_k[todo] = fx2
-                fb_k[todo] = fb2
-                steps_used[todo] = torch.maximum(steps_used[todo], torch.tensor(s))
-                rel_k[todo] = _rel(a2.sum(dim=tuple(range(1, a2.dim()))) - (fx2 - fb2), fx2, fb2)
-        attr_sum += a
-        fx = fx_k
-        fb_sum += fb_k
-    attributions = attr_sum / len(ref_rows)
-    fb = fb_sum / len(ref_rows)
+
+        steps_list = _auto_schedule(max_steps) if n_steps == "auto" else [int(n_steps)]
+        points_per_row = steps_list[0] + 2
+        elem = 8 if work_dtype == torch.float64 else 4
+        if not independent:
+            chunk = 1
+        elif chunk_rows is None:
+            budget = min(memory_budget_mb, CPU_WORKING_SET_MB)
+            if dev.type == "cuda":
+                free, _total = torch.cuda.mem_get_info(dev)
+                budget = min(memory_budget_mb, 0.6 * free / 2**20)
+            chunk = _rows_per_chunk(model, x[: min(n, 2)].to(dev), points_per_row, budget, elem)
+        else:
+            chunk = int(chunk_rows)
+        chunk = min(chunk, n)
+
+        def run(
+            rows: torch.Tensor | None, b: torch.Tensor, steps: int, chunk_now: int, k: int, report: bool
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+            """IG for x[rows] (all rows when None) against baselines b (1 or len(rows), *fs)."""
+            t = tgt if tgt is None or rows is None else tgt[rows]
+            prog = dict(progress=progress if report else None, progress_offset=k * n, progress_total=n * n_refs)
+            if independent:
+                xs = x if rows is None else x[rows]
+                return _run_fixed(
+                    model, xs, b, t, method, steps, device=dev, chunk_rows=chunk_now, autocast=bf16,
+                    notes=notes, **prog,
+                )
+            idx = torch.arange(n) if rows is None else rows
+            a_c, fx_c, fb_c = _run_coupled(model, x, idx, b, t, method, steps, device=dev, autocast=bf16, **prog)
+            return a_c, fx_c, fb_c, chunk_now
+
+        # Step counts outermost, references inside: every reference of a row uses the same steps.
+        ref_rows = list(refs) if references else [refs]
+        n_refs = len(ref_rows)
+        attributions = torch.zeros_like(x)
+        fx = torch.zeros(n, dtype=work_dtype)
+        fb = torch.zeros(n, dtype=work_dtype)
+        steps_used = torch.full((n,), steps_list[0], dtype=torch.long)
+        todo: torch.Tensor | None = None  # rows still to refine; None = all
+        for level, s in enumerate(steps_list):
+            m = n if todo is None else todo.numel()
+            attr_s = torch.zeros((m, *x.shape[1:]), dtype=work_dtype)
+            fb_s = torch.zeros(m, dtype=work_dtype)
+            abs_delta_s = torch.zeros(m, dtype=work_dtype)  # sum over references of |delta_k|
+            abs_span_s = torch.zeros(m, dtype=work_dtype)  # sum over references of |F(x) - F(ref_k)|
+            chunk_s = chunk if level == 0 else max(1, chunk * points_per_row // (s + 2))
+            for k, ref in enumerate(ref_rows):
+                b = ref.unsqueeze(0) if references else ref  # (1 or n, *fs)
+                b = b if todo is None or b.shape[0] == 1 else b[todo]
+                a, fx_k, fb_k, chunk_s = run(todo, b, s, chunk_s, k, level == 0)
+                attr_s += a
+                fb_s += fb_k
+                abs_delta_s += (a.sum(dim=tuple(range(1, a.dim()))) - (fx_k - fb_k)).abs()
+                abs_span_s += (fx_k - fb_k).abs()
+            if level == 0:
+                chunk = chunk_s
+            rows = slice(None) if todo is None else todo
+            attributions[rows] = attr_s / n_refs
+            fx[rows] = fx_k
+            fb[rows] = fb_s / n_refs
+            steps_used[rows] = s
+            # a row is done when the averaged completeness error is within tolerance and so is the error
+            # without cancellation between references (sum |delta_k| / sum |span_k|; the same for one reference)
+            avg_delta = attributions[rows].sum(dim=tuple(range(1, x.dim()))) - (fx[rows] - fb[rows])
+            no_cancel = _rel(abs_delta_s, abs_span_s, torch.zeros_like(abs_span_s))
+            worst = torch.maximum(_rel(avg_delta, fx[rows], fb[rows]), no_cancel)
+            left = torch.nonzero(worst > tolerance).flatten()  # positions within this level's rows
+            if left.numel() == 0:
+                break
+            todo = left if todo is None else todo[left]
     delta = attributions.sum(dim=tuple(range(1, attributions.dim()))) - (fx - fb)
     return IGResult(
         attributions=attributions,
