@@ -101,6 +101,7 @@ class AuditConfig:
     baseline: str = "zero"  # zero | mean | median | path to a one-row CSV (images: black|blur|noise|mean)
     method: str = "gausslegendre"
     n_steps: int | str = 50  # int or "auto"
+    max_steps: int = 1024  # the most steps n_steps="auto" may give a row
     noise_features: tuple[str, ...] = ()  # glob patterns
     slice_col: str | None = None
     reference: Path | None = None
@@ -146,6 +147,8 @@ class AuditConfig:
                 raise UsageError(f"--crosscheck-rows must be a number >= 0 or 'all', got '{self.crosscheck_rows}'")
         elif self.crosscheck_rows < 0:
             raise UsageError(f"--crosscheck-rows must be >= 0, got {self.crosscheck_rows}")
+        if self.max_steps < 16:
+            raise UsageError(f"--max-steps must be at least 16, got {self.max_steps}")
         if self.dtype not in ("float32", "float64"):
             raise UsageError(f"unknown --dtype '{self.dtype}'; use float32 or float64")
         if self.memory_budget_mb < 16:

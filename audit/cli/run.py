@@ -33,6 +33,8 @@ def run_command(
                                "riemann_middle | riemann_trapezoid."),
     n_steps: str = typer.Option(None, "--n-steps", help="Integration steps, or 'auto' to refine rows that have not "
                                 "converged. Default 50."),
+    max_steps: int = typer.Option(None, "--max-steps", help="With --n-steps auto: the most steps a row may get. "
+                                  "Default 1024."),
     noise_features: list[str] = typer.Option(None, "--noise-features", help="Glob of features you know are noise "
                                              "(repeatable), e.g. 'noise_*'."),
     slice_col: str = typer.Option(None, "--slice-col", help="Column whose groups' attribution profiles are compared."),
@@ -66,7 +68,8 @@ def run_command(
     flags = {
         "model": model, "data": data, "target_col": target_col, "drop": drop, "arch": arch,
         "trust_model": trust_model, "class_index": class_index, "out": out, "baseline": baseline,
-        "method": method, "n_steps": n_steps, "noise_features": noise_features, "slice_col": slice_col,
+        "method": method, "n_steps": n_steps, "max_steps": max_steps, "noise_features": noise_features,
+        "slice_col": slice_col,
         "reference": reference, "crosscheck_rows": crosscheck_rows, "device": device, "dtype": dtype,
         "bf16": bf16, "seed": seed, "formats": formats, "fail_on": fail_on, "quiet": quiet,
         "memory_budget_mb": memory_budget_mb, "n_boot": n_boot, "labels": labels, "image_size": image_size,
