@@ -154,8 +154,8 @@ def test_image_run_renders_the_gallery_as_data_uris() -> None:
     html = render_html(make_image_run())
     page = _parse(html)
     imgs = [a for tag, a in page.elements if tag == "img"]
-    # mean map + 2 class maps + (2 most + 2 least confident) x (thumbnail, overlay)
-    assert len(imgs) == 3 + 4 * 2
+    # mean map (on the cover and in the section) + 2 class maps + (2 most + 2 least confident) x (thumbnail, overlay)
+    assert len(imgs) == 2 + 2 + 4 * 2
     assert all(a["src"].startswith("data:image/png;base64,") and a.get("alt") for a in imgs)
     assert page.by_class["banner-label"] == ["FAIL"]
     assert "spatial_leakage" in html and 'id="ranking"' not in html

@@ -605,8 +605,12 @@ def _facts(run: AuditRun) -> list[dict[str, str]]:
     facts = [{"label": "Task", "value": task, "status": ""}]
     if run.target_col:
         facts.append({"label": "Target", "value": run.target_col, "status": ""})
-    facts.append({"label": "Rows audited", "value": fmt_num(run.n_rows), "status": ""})
-    facts.append({"label": "Features", "value": fmt_num(run.n_features or len(run.features)), "status": ""})
+    if run.images is not None:
+        facts.append({"label": "Images audited", "value": fmt_num(run.images.n_images), "status": ""})
+        facts.append({"label": "Classes", "value": fmt_num(len(run.images.classes)), "status": ""})
+    else:
+        facts.append({"label": "Rows audited", "value": fmt_num(run.n_rows), "status": ""})
+        facts.append({"label": "Features", "value": fmt_num(run.n_features or len(run.features)), "status": ""})
     facts.append({"label": "Baseline", "value": run.baseline, "status": ""})
     n_rows = c.n_rows or run.n_rows
     conv_ok = c.n_not_converged == 0
