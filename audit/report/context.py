@@ -445,7 +445,7 @@ def _slices(run: AuditRun) -> dict[str, Any] | None:
                 "top": ", ".join(f"{n} ({fmt_pct(s.shares.get(n))})" for n in s.top_features[:5]),
             }
         )
-    return {"rows": rows, "limit": fmt_num(limit) if isinstance(limit, int | float) else "n/a"}
+    return {"rows": rows, "limit": fmt_compact(limit) if isinstance(limit, int | float) else "n/a"}
 
 
 def _drift(run: AuditRun) -> dict[str, Any] | None:
