@@ -230,17 +230,42 @@ def detect_spatial_leakage(
     Returns
     -------
     list of Finding
-        Code ``spatial_leakage``, one per flagged place (data-set level first, then per class for places that
-        do not overlap one already flagged); ``features`` holds the region name; ``evidence`` the numbers in
-        the message.
+        Code ``spatial_leakage``, one per flagged place, most enriched first. Flags from the data set and from
+        each class compete: a region flagged for the data set is not flagged again per class, and of flagged
+        regions that overlap only the most enriched is reported (a class's corner beats a data-set edge through
+        it). ``features`` holds the region name; ``evidence`` the numbers in the message.
     """
     if not (isinstance(threshold, (int, float)) and 0 < threshold <= 1):
         raise UsageError(f"spatial_share threshold must be in (0, 1], got {threshold!r}")
     m, p = _check_maps(mean_map, per_image_maps)
     masks = border_regions(*m.shape)
-    findings = [_finding(r, threshold, p.shape[0], None) for r in _flagged(region_stats(m, p), masks, threshold)]
-    if groups is None:
-        return findings
+    flagged = _flagged(region_stats(m, p), masks, threshold)
+    candidates: list[tuple[RegionStat, int, str | None]] = [(r, p.shape[0], None) for r in flagged]
+    if groups is not None:
+        g = np.asarray(groups, dtype=np.int64).reshape(-1)
+        if g.shape[0] != p.shape[0]:
+            raise UsageError(f"groups has {g.shape[0]} entries for {p.shape[0]} maps; pass one class per image")
+        global_regions = {r.region for r in flagged}
+        for k in sorted(set(g[g >= 0].tolist())):
+            sel = g == k
+            if sel.sum() < MIN_GROUP_IMAGES:
+                continue
+            pk = p[sel]
+            tot = pk.sum(axis=(1, 2), keepdims=True)
+            mk = (pk / np.where(tot > 0, tot, 1.0)).mean(axis=0)  # (H, W)
+            name = group_names[k] if group_names is not None and k < len(group_names) else str(k)
+            candidates += [
+                (r, int(sel.sum()), name)
+                for r in _flagged(region_stats(mk, pk), masks, threshold)
+                if r.region not in global_regions  # data-set wide already: not again per class
+            ]
+    findings: list[Finding] = []
+    taken: list[np.ndarray] = []
+    for r, n_images, name in sorted(candidates, key=lambda c: -c[0].enrichment):
+        if not any((masks[r.region] & t).any() for t in taken):  # a place is reported once, most specific
+            findings.append(_finding(r, threshold, n_images, name))
+            taken.append(masks[r.region])
+    return findings
     g = np.asarray(groups, dtype=np.int64).reshape(-1)
     if g.shape[0] != p.shape[0]:
         raise UsageError(f"groups has {g.shape[0]} entries for {p.shape[0]} maps; pass one class per image")
