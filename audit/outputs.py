@@ -64,14 +64,11 @@ class Staging:
             self._writer.close()
             self._writer = None
         run = _with_artifacts(run, self.files, formats)
-        if "html" in formats:
-            from audit.report.html import write_html
+        reports = {f: self.path / name for f, name in (("html", HTML_FILE), ("pdf", PDF_FILE)) if f in formats}
+        if reports:
+            from audit.report import write_reports
 
-            write_html(run, self.path / HTML_FILE)
-        if "pdf" in formats:
-            from audit.report.pdf import write_pdf
-
-            write_pdf(run, self.path / PDF_FILE)
+            write_reports(run, reports)  # renders the page once for both formats
         if "json" in formats:
             save_run(run, self.path / RUN_FILE)
         self.out.mkdir(parents=True, exist_ok=True)
