@@ -9,6 +9,7 @@ agrees) it reads the centre.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,17 @@ import torch
 from PIL import Image
 from torch import nn
 
-__all__ = ["CORNERS", "make_toy_images", "SmallCNN", "train_small_cnn", "write_image_folder"]
+__all__ = [
+    "CORNERS",
+    "make_toy_images",
+    "SmallCNN",
+    "MemoryCappedCNN",
+    "gray_cnn",
+    "flat_linear_32",
+    "train_small_cnn",
+    "toy_model",
+    "write_image_folder",
+]
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 _SQUARE_COLOURS = (np.array([0.15, 0.85, 0.25]), np.array([0.85, 0.2, 0.8]))  # class 0, class 1
@@ -81,6 +92,28 @@ class SmallCNN(nn.Module):
         return self.head(h.mean(dim=(2, 3)))  # (n, n_classes)
 
 
+class MemoryCappedCNN(SmallCNN):
+    """:class:`SmallCNN` (same weights) that raises CUDA's out-of-memory error on batches above ``max_batch``:
+    a planted stand-in for a big model on a full GPU."""
+
+    max_batch = 20
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > self.max_batch:
+            raise RuntimeError(f"CUDA out of memory. Tried to allocate {x.shape[0]} images (planted)")
+        return super().forward(x)
+
+
+def gray_cnn() -> SmallCNN:
+    """:class:`SmallCNN` for one-channel (grayscale) images, for ``--arch``."""
+    return SmallCNN(in_channels=1)
+
+
+def flat_linear_32() -> nn.Module:
+    """A linear classifier that only takes 3x32x32 inputs (flatten, then 3,072 -> 2), for ``--arch``."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 2))
+
+
 def train_small_cnn(
     x: np.ndarray | torch.Tensor, y: np.ndarray, *, seed: int, epochs: int = 8, lr: float = 0.01
 ) -> SmallCNN:
@@ -100,6 +133,13 @@ def train_small_cnn(
             loss.backward()
             opt.step()
     return model.eval()
+
+
+@functools.lru_cache(maxsize=4)
+def toy_model(leak: bool, seed: int = 1) -> SmallCNN:
+    """The CNN trained on 512 toy images for 8 epochs, once per test session (callers must not modify it)."""
+    x, y = make_toy_images(512, leak=leak, seed=seed)
+    return train_small_cnn(x, y, seed=seed, epochs=8)
 
 
 def write_image_folder(root: Path, pixels: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> list[Path]:

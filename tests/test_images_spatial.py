@@ -14,7 +14,7 @@ from audit.attribution.native import integrated_gradients
 from audit.errors import UsageError
 from audit.findings.spatial import border_regions, detect_spatial_leakage, region_stats
 from audit.results import Severity
-from tests.image_toys import make_toy_images, train_small_cnn
+from tests.image_toys import make_toy_images, toy_model
 
 H = W = 32
 
@@ -145,11 +145,10 @@ def test_bad_inputs_raise_usage_errors() -> None:
 
 @pytest.fixture(scope="module")
 def planted() -> dict[str, tuple[np.ndarray, float]]:
-    """Train the leaky and the clean CNN (seeded, ~1 s each on a free CPU) and compute their IG maps."""
+    """The leaky and the clean CNN (seeded, trained in ~1 s each on a free CPU) and their IG maps."""
     out = {}
     for name, leak in (("leaky", True), ("clean", False)):
-        x, y = make_toy_images(512, leak=leak, seed=1)
-        model = train_small_cnn(x, y, seed=1, epochs=8)
+        model = toy_model(leak, 1)
         xt, yt = make_toy_images(32, leak=leak, seed=101)  # held-out images
         xs = torch.from_numpy(xt)
         with torch.no_grad():

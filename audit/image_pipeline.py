@@ -1,0 +1,507 @@
+"""run_image_audit(config) -> (AuditRun, arrays): the image audit, orchestration only.
+
+1. find the images (:mod:`audit.io.images`) and load the model (:func:`audit.io.model.load_model`); the
+   model's first convolution decides the channel count; probe one image so a size or channel mismatch is
+   one clear line;
+2. ``--baseline mean`` only: one pass for the data set's mean image;
+3. images in batches: class probabilities, the explained class (predicted, or ``--class K``), the baseline
+   (:mod:`audit.attribution.image_baselines`), native IG for all path points of all images of a batch under
+   the memory budget (the engine halves its chunk when memory runs out and goes on), per-image heatmaps,
+   mass-normalised maps for the mean maps and the detector, per-channel attribution, the gallery candidates;
+4. convergence summary, channel ranking with bootstrap intervals, the Captum cross-check on a few images;
+5. detectors: ``spatial_leakage``, ``not_converged``, ``engine_disagreement``.
+
+Returns the run record and the per-image arrays (heatmaps at input resolution, predictions), for the
+caller to save as ``heatmaps.npz``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import platform
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from audit import __version__
+from audit.analysis.convergence import summarize_convergence
+from audit.analysis.heatmaps import (
+    MAX_SIDE,
+    MapAccumulator,
+    channel_mass,
+    channel_shares,
+    clip_normalize,
+    downsample,
+    mass_normalize,
+    reduce_channels,
+)
+from audit.analysis.ranking import global_ranking
+from audit.attribution.crosscheck import crosscheck
+from audit.attribution.image_baselines import IMAGE_BASELINES, make_image_baseline
+from audit.attribution.native import integrated_gradients
+from audit.config import AuditConfig
+from audit.errors import DataError, ModelLoadError, UsageError
+from audit.findings import convergence as convergence_finding
+from audit.findings import crosscheck as crosscheck_finding
+from audit.findings import sort_findings
+from audit.findings.spatial import detect_spatial_leakage
+from audit.io.images import discover_images, image_set_sha256, load_batch, output_size, parse_normalize
+from audit.io.model import LoadedModel, load_model
+from audit.results import (
+    SCHEMA_VERSION,
+    AuditRun,
+    Crosscheck,
+    FeatureStat,
+    ImageItem,
+    ImageSummary,
+    Provenance,
+    verdict_from_findings,
+)
+
+__all__ = ["run_image_audit", "ProgressFn", "BATCH_IMAGES", "NOISE_DRAWS", "CROSSCHECK_IMAGES"]
+
+ProgressFn = Callable[[str, int, int | None], None]  # (stage, done, total or None), as audit.pipeline
+
+BATCH_IMAGES = 32  # images read and preprocessed at a time; the IG engine chunks them further by memory
+NOISE_DRAWS = 4  # noise baselines averaged per image
+CROSSCHECK_IMAGES = 4  # Captum is slow on images: at most this many images are cross-checked
+_CHANNEL_NAMES = {1: ("gray",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}
+
+
+def run_image_audit(
+    config: AuditConfig, *, progress: ProgressFn | None = None
+) -> tuple[AuditRun, dict[str, np.ndarray]]:
+    """Audit an image classifier on a folder or CSV of images.
+
+    Parameters
+    ----------
+    config : AuditConfig
+        Uses ``model, arch, trust_model, device, data, labels, image_size, resize, normalize, baseline``
+        (black | blur | noise | mean; ``zero`` means black), ``class_index`` (None = the predicted class, or
+        an index), ``method, n_steps, dtype, bf16, memory_budget_mb, crosscheck_rows, n_boot, seed, gallery,
+        thresholds``.
+    progress : callable(stage, done, total), optional
+        Stages ``"attribution"`` (images done of all) and ``"cross-check"``.
+
+    Returns
+    -------
+    run : AuditRun
+        ``task="image_classification"``; ``features`` are the input channels (R, G, B) ranked by mean
+        |attribution|; ``images`` holds the mean maps, channel shares and the gallery.
+    arrays : dict of str to ndarray
+        ``heatmaps`` (n, H, W) float16 in [0, 1] (channel-reduced |attribution|, clipped at the 99th
+        percentile, at input resolution), ``paths`` (n,) str, ``labels`` (n,) int (-1 = none),
+        ``predicted`` (n,) int, ``target`` (n,) int (the explained class), ``confidence`` (n,) float32,
+        ``rel_delta`` (n,) float32, ``channel_mass`` (n, C) float32 (sum of |attribution| per channel),
+        ``mean_map`` (H, W) float32 (mean mass-normalised map).
+    """
+    return _ImageAudit(config, progress).run()
+
+
+class _ImageAudit:
+    """One image audit. A class only to share state between the stages; each stage is a method."""
+
+    def __init__(self, config: AuditConfig, progress: ProgressFn | None) -> None:
+        self.cfg = config
+        self.progress = progress or (lambda stage, done, total: None)
+        self.notes: list[str] = []
+        self.started = time.perf_counter()
+        kind = "black" if config.baseline == "zero" else config.baseline
+        if kind not in IMAGE_BASELINES:
+            raise UsageError(
+                f"--baseline '{config.baseline}' does not apply to images; use one of {', '.join(IMAGE_BASELINES)}"
+            )
+        self.kind = kind
+        if config.class_index == "all":
+            raise UsageError("--class all is for tabular audits; for images pass one class index or leave it out")
+        self.fixed_class: int | None = None
+        if config.class_index is not None:
+            try:
+                self.fixed_class = int(config.class_index)
+            except ValueError:
+                raise UsageError(f"--class must be a class index (0, 1, ...), got '{config.class_index}'") from None
+
+    # --- stages -----------------------------------------------------------------------------------------
+
+    def run(self) -> tuple[AuditRun, dict[str, np.ndarray]]:
+        cfg = self.cfg
+        self.images = discover_images(cfg.data, cfg.labels)
+        self.notes += self.images.notes
+        self.loaded = load_model(cfg.model, arch=cfg.arch, trust_model=cfg.trust_model, device=cfg.device)
+        self.module = self.loaded.module
+        self.channels = _model_channels(self.module)
+        self.mean, self.std = parse_normalize(cfg.normalize, self.channels)
+        self.hw = output_size(self.images, size=cfg.image_size, resize=cfg.resize)
+        self.n_outputs = self._probe()
+        self.class_names = self._class_names()
+        self.dataset_mean = self._dataset_mean() if self.kind == "mean" else None
+        self._attribute_all()
+        convergence = summarize_convergence(
+            self.rel, self.steps, cfg.method, cfg.n_steps, cfg.thresholds.convergence_tol
+        )
+        features = self._channel_ranking()
+        xc = self._crosscheck()
+        summary = self._summary()
+        findings = detect_spatial_leakage(
+            self.small_mean, self.small_maps, threshold=cfg.thresholds.spatial_share,
+            groups=self.target, group_names=self.class_names,
+        )  # fmt: skip
+        findings += convergence_finding.detect(convergence=convergence, thresholds=cfg.thresholds)
+        findings += crosscheck_finding.detect(crosscheck=xc, thresholds=cfg.thresholds)
+        findings_t = sort_findings(findings)
+        if self.conversions:
+            conv = ", ".join(f"{k} x{v}" for k, v in sorted(self.conversions.items()))
+            self.notes.append(f"images were converted to the model's {self.channels} channel(s): {conv}")
+        if self.images.labelled:
+            acc = float(np.mean(self.predicted == np.asarray(self.images.labels)))
+            self.notes.append(f"accuracy on the audited images: {acc:.1%} (labels from the {self.images.source})")
+        run = AuditRun(
+            schema_version=SCHEMA_VERSION,
+            verdict=verdict_from_findings(findings_t),
+            task="image_classification",
+            features=features,
+            convergence=convergence,
+            crosscheck=xc,
+            findings=findings_t,
+            provenance=self._provenance(),
+            n_rows=len(self.images),
+            n_features=self.channels,
+            explained_output=self._explained(),
+            baseline=self.kind,
+            images=summary,
+            notes=tuple(dict.fromkeys(self.notes)),
+        )
+        arrays = {
+            "heatmaps": self.heatmaps,
+            "paths": np.asarray(self.images.names, dtype=str),
+            "labels": np.asarray(self.images.labels, dtype=np.int64),
+            "predicted": self.predicted,
+            "target": self.target,
+            "confidence": self.confidence.astype(np.float32),
+            "rel_delta": self.rel.astype(np.float32),
+            "channel_mass": self.abs_mass.astype(np.float32),
+            "mean_map": self.acc.mean().astype(np.float32),
+        }
+        return run, arrays
+
+    def _load(self, idx: list[int]) -> tuple[torch.Tensor, np.ndarray]:
+        cfg = self.cfg
+        return load_batch(
+            self.images, idx, size=cfg.image_size, resize=cfg.resize, normalize=cfg.normalize,
+            channels=self.channels, conversions=self.conversions,
+        )  # fmt: skip
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's outputs for a batch, (m, k) on the CPU; halves the batch when memory runs out."""
+        param = next(iter(self.module.parameters()), None)
+        dtype = param.dtype if param is not None else torch.float32
+        step = x.shape[0]
+        while True:
+            try:
+                with torch.no_grad():
+                    parts = [
+                        self.module(x[i : i + step].to(self.cfg.device, dtype)).float().cpu()
+                        for i in range(0, x.shape[0], step)
+                    ]
+                return torch.cat(parts)
+            except (RuntimeError, torch.cuda.OutOfMemoryError) as err:
+                if not _is_oom(err) or step == 1:
+                    raise
+                if str(self.cfg.device).startswith("cuda"):
+                    torch.cuda.empty_cache()
+                step = max(1, step // 2)
+                self.notes.append(f"memory ran out predicting {2 * step} images at once; went on {step} at a time")
+
+    def _probe(self) -> int:
+        """Run one image through the model; return its number of outputs (1 = one score)."""
+        self.conversions: Counter = Counter()
+        x, _ = self._load([0])
+        h, w = self.hw
+        try:
+            out = self._forward(x)
+        except Exception as e:  # a model can raise anything; classify it for the reader
+            reason = " ".join(str(e).split())[:200] or type(e).__name__
+            shape_words = ("size", "shape", "channel", "mat1", "dimension", "expected input")
+            if any(s in reason.lower() for s in shape_words):
+                raise DataError(
+                    f"the model does not accept {self.channels}x{h}x{w} images (it raised: {reason}); set "
+                    "--image-size/--resize to the size it was trained on"
+                ) from e
+            raise ModelLoadError(f"the model failed on one {self.channels}x{h}x{w} image ({reason})") from e
+        if out.dim() == 1 and out.shape[0] == 1:
+            return 1
+        if out.dim() != 2 or out.shape[0] != 1:
+            raise ModelLoadError(
+                f"the model returns shape {tuple(out.shape)} for one image; audit needs (images, classes) "
+                "logits: wrap it so it returns them"
+            )
+        k = int(out.shape[1])
+        if self.fixed_class is not None and not 0 <= self.fixed_class < max(k, 2):
+            raise UsageError(f"--class {self.fixed_class} is out of range for a model with {k} outputs; use 0..{k - 1}")
+        return k
+
+    def _class_names(self) -> tuple[str, ...]:
+        k = max(self.n_outputs, 2)
+        given = self.images.classes
+        labels = np.asarray(self.images.labels)
+        if self.images.labelled and labels.max(initial=-1) >= k:
+            bad = int(labels.max())
+            raise DataError(
+                f"the data has class {bad} ('{given[bad]}') but the model has {self.n_outputs} output(s); check "
+                "that the class folders or labels match the classes the model was trained on"
+            )
+        if given and len(given) != k:
+            self.notes.append(f"the data names {len(given)} classes, the model has {k} outputs")
+        return tuple(given[i] if i < len(given) else f"class {i}" for i in range(k))
+
+    def _dataset_mean(self) -> torch.Tensor:
+        n = len(self.images)
+        total = None
+        for start in range(0, n, BATCH_IMAGES):
+            x, _ = self._load(list(range(start, min(n, start + BATCH_IMAGES))))
+            s = x.double().sum(dim=0)  # (C, H, W)
+            total = s if total is None else total + s
+            self.progress("mean image", min(n, start + BATCH_IMAGES), n)
+        return (total / n).float()  # (C, H, W)
+
+    def _attribute_all(self) -> None:
+        cfg = self.cfg
+        n = len(self.images)
+        h, w = self.hw
+        self.conversions = Counter()
+        self.acc = MapAccumulator((h, w), len(self.class_names))
+        self.heatmaps = np.zeros((n, h, w), dtype=np.float16)
+        sh, sw = downsample(np.zeros((h, w)), MAX_SIDE).shape
+        self.small_maps = np.zeros((n, sh, sw), dtype=np.float32)
+        self.abs_mass = np.zeros((n, self.channels))
+        self.signed_mass = np.zeros((n, self.channels))
+        self.predicted = np.zeros(n, dtype=np.int64)
+        self.target = np.zeros(n, dtype=np.int64)
+        self.confidence = np.zeros(n)
+        self.rel = np.zeros(n)
+        self.steps = np.zeros(n, dtype=np.int64)
+        self.thumbs: dict[int, np.ndarray] = {}
+        self.small_display: dict[int, np.ndarray] = {}
+        engine_notes: list[str] = []
+        self.progress("attribution", 0, n)
+        for b, start in enumerate(range(0, n, BATCH_IMAGES)):
+            idx = list(range(start, min(n, start + BATCH_IMAGES)))
+            x, thumbs = self._load(idx)  # x: (m, C, H, W)
+            probs, pred, conf = self._predict(x)
+            target = pred if self.fixed_class is None else np.full(len(idx), self.fixed_class)
+            attr, rel, steps, notes = self._ig(x, target, seed=cfg.seed * 1_000_003 + b)
+            engine_notes += notes
+            reduced = reduce_channels(attr)  # (m, H, W)
+            mass = mass_normalize(reduced)  # (m, H, W), each sums to 1
+            display = clip_normalize(reduced)  # (m, H, W) in [0, 1]
+            self.acc.add(mass, target if self.n_outputs > 1 else np.full(len(idx), -1))
+            sl = slice(start, start + len(idx))
+            self.heatmaps[sl] = display.astype(np.float16)
+            self.small_maps[sl] = downsample(mass, MAX_SIDE)
+            self.abs_mass[sl], self.signed_mass[sl] = channel_mass(attr)
+            self.predicted[sl], self.target[sl], self.confidence[sl] = pred, target, conf
+            self.rel[sl], self.steps[sl] = rel, steps
+            self._keep_gallery(idx, conf, thumbs, downsample(display, MAX_SIDE))
+            self.progress("attribution", start + len(idx), n)
+        self.notes += list(dict.fromkeys(engine_notes))
+        self.small_mean = downsample(self.acc.mean(), MAX_SIDE)  # (h, w)
+
+    def _predict(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out = self._forward(x)  # (m, k) or (m,) / (m, 1)
+        if self.n_outputs == 1:
+            p1 = torch.sigmoid(out.reshape(-1))  # (m,)
+            probs = torch.stack([1 - p1, p1], dim=1)  # (m, 2)
+        else:
+            probs = torch.softmax(out, dim=1)  # (m, k)
+        conf, pred = probs.max(dim=1)
+        return probs.numpy(), pred.numpy().astype(np.int64), conf.numpy().astype(np.float64)
+
+    def _ig(
+        self, x: torch.Tensor, target: np.ndarray, *, seed: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """IG of one batch averaged over the baseline draws; returns attributions (m, C, H, W), rel_delta (m,),
+        steps (m,) and the engine's notes."""
+        cfg = self.cfg
+        m = x.shape[0]
+        draws = make_image_baseline(
+            self.kind, x, mean=self.mean, std=self.std, n_draws=NOISE_DRAWS, seed=seed,
+            dataset_mean=self.dataset_mean,
+        )  # (D, m or 1, C, H, W)
+        d = draws.shape[0]
+        x_rep = x.repeat(d, 1, 1, 1) if d > 1 else x  # (D * m, C, H, W)
+        base = draws.expand(d, m, *x.shape[1:]).reshape(d * m, *x.shape[1:]) if d > 1 else draws[0]
+        tgt = None if self.n_outputs == 1 else torch.as_tensor(np.tile(target, d), dtype=torch.long)
+        res = integrated_gradients(
+            self.module, x_rep, baselines=base, target=tgt, method=cfg.method, n_steps=cfg.n_steps,
+            tolerance=cfg.thresholds.convergence_tol, device=cfg.device,
+            dtype=torch.float64 if cfg.dtype == "float64" else None, bf16=cfg.bf16,
+            memory_budget_mb=cfg.memory_budget_mb,
+        )  # fmt: skip
+        attr = res.attributions.reshape(d, m, *x.shape[1:]).mean(dim=0).double()  # (m, C, H, W)
+        fx = res.f_x.reshape(d, m)[0].double()  # (m,)
+        fb = res.f_baseline.reshape(d, m).mean(dim=0).double()  # (m,)
+        delta = attr.sum(dim=(1, 2, 3)) - (fx - fb)
+        floor = 1e-6 * (1.0 + torch.maximum(fx.abs(), fb.abs()))
+        rel = delta.abs() / torch.maximum((fx - fb).abs(), floor)  # as the engine's rel_delta
+        steps = res.steps.reshape(d, m).max(dim=0).values
+        return attr.numpy(), rel.numpy(), steps.numpy(), list(res.notes)
+
+    def _keep_gallery(self, idx: list[int], conf: np.ndarray, thumbs: np.ndarray, small: np.ndarray) -> None:
+        for k, i in enumerate(idx):
+            self.thumbs[i] = thumbs[k]
+            self.small_display[i] = small[k].astype(np.float32)
+        g = max(int(self.cfg.gallery), 0)
+        done = np.asarray(sorted(self.thumbs), dtype=np.int64)
+        keep = set(self._ranked(done, g, most=True)) | set(self._ranked(done, g, most=False))
+        for i in [i for i in self.thumbs if i not in keep]:
+            del self.thumbs[i]
+            del self.small_display[i]
+
+    def _ranked(self, candidates: np.ndarray, g: int, *, most: bool) -> list[int]:
+        if g == 0 or candidates.size == 0:
+            return []
+        c = self.confidence[candidates]
+        order = np.lexsort((candidates, -c if most else c))  # ties: earlier image first
+        return [int(i) for i in candidates[order[:g]]]
+
+    def _item(self, i: int) -> ImageItem:
+        label = self.images.labels[i]
+        return ImageItem(
+            path=self.images.names[i],
+            label=self.class_names[label] if label >= 0 else "",
+            predicted=self.class_names[int(self.predicted[i])],
+            confidence=float(self.confidence[i]),
+            target_class=self.class_names[int(self.target[i])] if self.n_outputs > 1 else "output 0",
+            thumbnail=tuple(tuple(tuple(int(v) for v in px) for px in row) for row in self.thumbs[i]),
+            heatmap=_grid(self.small_display[i]),
+            rel_delta=float(self.rel[i]),
+        )
+
+    def _summary(self) -> ImageSummary:
+        g = max(int(self.cfg.gallery), 0)
+        every = np.arange(len(self.images), dtype=np.int64)
+        most = [self._item(i) for i in self._ranked(every, g, most=True)]
+        least = [self._item(i) for i in self._ranked(every, g, most=False)]
+        class_maps = {
+            self.class_names[k]: _grid(clip_normalize(downsample(v, MAX_SIDE)))
+            for k, v in sorted(self.acc.group_means().items())
+        }
+        return ImageSummary(
+            image_size=self.hw,
+            n_images=len(self.images),
+            classes=self.class_names,
+            mean_map=_grid(clip_normalize(self.small_mean)),
+            class_maps=class_maps,
+            channel_share=channel_shares(self.abs_mass, _CHANNEL_NAMES[self.channels]),
+            most_confident=tuple(most),
+            least_confident=tuple(least),
+            baseline=self.kind,
+        )
+
+    def _channel_ranking(self) -> tuple[FeatureStat, ...]:
+        """Channels ranked by mean |attribution| per image (bootstrap intervals over images); ``mean`` and
+        ``std`` are those of the signed per-image channel sum."""
+        names = _CHANNEL_NAMES[self.channels]
+        stats = global_ranking(self.abs_mass, names, n_boot=self.cfg.n_boot, seed=self.cfg.seed)
+        col = {c: j for j, c in enumerate(names)}
+        signed = self.signed_mass  # (n, C)
+        return tuple(
+            dataclasses.replace(s, mean=float(signed[:, col[s.name]].mean()), std=float(signed[:, col[s.name]].std()))
+            for s in stats
+        )
+
+    def _crosscheck(self) -> Crosscheck:
+        """Native vs Captum on a seeded sample of at most :data:`CROSSCHECK_IMAGES` images, against one baseline
+        draw (the engines are compared on the same integral; averaging draws adds nothing to that)."""
+        cfg = self.cfg
+        if cfg.crosscheck_rows == 0:
+            return Crosscheck(0, 0.0, 0.0, 1.0, True, method=cfg.method, skipped_reason="--crosscheck-rows 0")
+        n = len(self.images)
+        want = n if cfg.crosscheck_rows == "all" else int(cfg.crosscheck_rows)
+        k = min(want, n, CROSSCHECK_IMAGES)
+        if k < min(want, n):
+            self.notes.append(f"the Captum cross-check ran on {k} images (Captum is slow on images)")
+        steps = int(self.steps.max()) if cfg.n_steps == "auto" else int(cfg.n_steps)
+        idx = sorted(np.random.default_rng(cfg.seed).choice(n, size=k, replace=False).tolist())
+        x, _ = self._load(idx)  # (k, C, H, W)
+        base = make_image_baseline(
+            self.kind, x, mean=self.mean, std=self.std, n_draws=1, seed=cfg.seed, dataset_mean=self.dataset_mean
+        )[0]  # (k or 1, C, H, W)
+        target = None if self.n_outputs == 1 else torch.as_tensor(self.target[idx], dtype=torch.long)
+        self.progress("cross-check", 0, k)
+        native = integrated_gradients(
+            self.module, x, baselines=base, target=target, method=cfg.method, n_steps=steps, device=cfg.device,
+            dtype=torch.float64 if cfg.dtype == "float64" else None, memory_budget_mb=cfg.memory_budget_mb,
+        )  # fmt: skip
+        out = crosscheck(
+            self.module, x, native=native, baselines=base, target=target, tol_abs=cfg.thresholds.crosscheck_abs,
+            tol_rel=cfg.thresholds.crosscheck_rel, rows="all", seed=cfg.seed,
+        )  # fmt: skip
+        self.progress("cross-check", k, k)
+        return out
+
+    def _explained(self) -> str:
+        if self.n_outputs == 1:
+            return "output 0"
+        if self.fixed_class is not None:
+            return f"class {self.fixed_class} ({self.class_names[self.fixed_class]})"
+        return "predicted class"
+
+    def _provenance(self) -> Provenance:
+        import captum
+        import torchvision
+
+        cfg = self.cfg
+        m: LoadedModel = self.loaded
+        return Provenance(
+            model_sha256=m.sha256,
+            data_sha256=image_set_sha256(self.images),
+            versions={
+                "audit": __version__,
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "torchvision": torchvision.__version__,
+                "captum": captum.__version__,
+                "numpy": np.__version__,
+            },
+            command=cfg.command,
+            seed=cfg.seed,
+            created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            model_form=m.form,
+            model_path=str(cfg.model),
+            data_path=str(cfg.data),
+            config=cfg.to_dict(),
+            device=cfg.device,
+            duration_s=round(time.perf_counter() - self.started, 3),
+        )
+
+
+def _model_channels(module: torch.nn.Module) -> int:
+    """Input channels of the model's first 2-D convolution (3 when none is found, e.g. an exported graph)."""
+    for sub in module.modules():
+        if isinstance(sub, torch.nn.Conv2d):
+            return int(sub.in_channels)
+        if isinstance(sub, torch.jit.ScriptModule) and sub.original_name == "Conv2d":
+            try:
+                return int(sub.in_channels)
+            except (AttributeError, RuntimeError):
+                weight = getattr(sub, "weight", None)
+                if isinstance(weight, torch.Tensor) and weight.dim() == 4:
+                    return int(weight.shape[1])
+    return 3
+
+
+def _is_oom(err: BaseException) -> bool:
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return True
+    msg = str(err).lower()
+    return isinstance(err, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
+
+
+def _grid(a: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(round(float(v), 4) for v in row) for row in np.asarray(a))
+
