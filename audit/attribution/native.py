@@ -302,7 +302,7 @@ def _pass_batched(
     S = alphas.shape[0]
     diff = x - b  # (n, *fs)
     a = alphas.view(S, 1, *([1] * len(fs)))
-    points = (b.unsqueeze(0) + a * diff.unsqueeze(0)).reshape(S * n, *fs)  # (S * n, *fs)
+    points = torch.addcmul(b.unsqueeze(0), a, diff.unsqueeze(0)).reshape(S * n, *fs)  # (S * n, *fs), one kernel
     points.requires_grad_(True)
     tgt = None if target is None else target.repeat(S)  # (S * n,)
     ctx = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
