@@ -23,6 +23,16 @@ TOYS = str(Path(__file__).parent / "image_toys.py")
 N_IMAGES = 24
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One torch thread: on a shared 2-core machine OpenMP threads wait for each other at every layer (a small
+    CNN ran 75-2,500 path points/s with 2 threads under load, ~4,000 with 1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Leaky and clean CNNs as state_dicts (built with --arch), and their held-out images as ImageFolders."""

@@ -19,6 +19,16 @@ from tests.image_toys import make_toy_images, toy_model
 H = W = 32
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One torch thread: on a shared 2-core machine OpenMP threads wait for each other at every layer (a small
+    CNN ran 75-2,500 path points/s with 2 threads under load, ~4,000 with 1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _centre_maps(n: int, seed: int) -> np.ndarray:
     """Attribution on an object that moves around the centre half of the image, plus faint noise."""
     rng = np.random.default_rng(seed)
