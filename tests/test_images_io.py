@@ -85,6 +85,14 @@ def test_csv_with_class_names_and_with_integer_indices(tmp_path: Path) -> None:
     assert s.labels == (3, 0) and s.classes == ("0", "1", "2", "3")
 
 
+def test_csv_path_column_may_be_called_image_or_file(tmp_path: Path) -> None:
+    _rgb(tmp_path / "0.png", 8, 8)
+    for header in ("image", "File", "filename"):
+        (tmp_path / "p.csv").write_text(f"{header},label\n0.png,cat\n")
+        s = discover_images(tmp_path / "p.csv")
+        assert s.names == ("0.png",) and s.classes == ("cat",)
+
+
 def test_csv_without_labels_and_labels_csv_for_a_folder(tmp_path: Path) -> None:
     for i in range(2):
         _rgb(tmp_path / "d" / f"{i}.png", 8, 8, seed=i)

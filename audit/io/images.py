@@ -6,8 +6,8 @@ Two layouts (:func:`discover_images`):
   sorted sub-folder names, as ``ImageFolder`` assigns them. A folder that holds images but no class
   sub-folders is an unlabelled set. ``--labels labels.csv`` (columns ``path,label``, paths relative to the
   folder) labels a folder of any layout.
-- a CSV file with a ``path`` column (relative to the CSV's folder, or absolute) and an optional ``label``
-  column.
+- a CSV file with a ``path`` column (relative to the CSV's folder, or absolute; ``image``, ``file``,
+  ``filename`` or ``filepath`` work too) and an optional ``label`` column.
 
 Labels that are all whole numbers are the model's class indices (``label 3`` = output 3); otherwise the
 sorted distinct label names are, as in ``ImageFolder``.
@@ -59,6 +59,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _CONVERT_MODE = {1: "L", 3: "RGB", 4: "RGBA"}
 _WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # 16-bit / 32-bit / float pixels
 _NAMES_MAX = 3  # file names quoted in one message
+_PATH_ALIASES = ("image", "file", "filename", "filepath")
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,9 @@ def _read_csv(file: Path, *, base: Path, need_label: bool) -> tuple[list[Path], 
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"'{file}' cannot be read as a CSV ({reason}); save it as a comma-separated file") from None
     cols = {c.strip().lower(): c for c in df.columns}
+    for alias in _PATH_ALIASES:  # "image" / "file" / "filename" name the path column too
+        if "path" not in cols and alias in cols:
+            cols["path"] = cols[alias]
     need = ["path", "label"] if need_label else ["path"]
     missing = [c for c in need if c not in cols]
     if missing:
