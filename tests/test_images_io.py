@@ -137,7 +137,7 @@ def test_truncated_image_fails_at_load_with_the_same_message(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("csv", "words"),
     [
-        ("file,label\nd/0.png,a\n", ["no 'path' column", "path,label"]),
+        ("name,label\nd/0.png,a\n", ["no 'path' column", "path,label"]),
         ("path\nd/0.png\n", ["no 'label' column"]),
         ("path,label\nd/9.png,a\n", ["row 1", "'d/9.png' not found"]),
         ("path,label\nd/0.png,\n", ["row 1 has no label"]),
