@@ -72,13 +72,18 @@ def rule(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
 def captum_rule(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Captum's nodes and weights for the same method (``captum/attr/_utils/approximation_methods.py``).
 
-    Identical to :func:`rule` except ``riemann_trapezoid``, whose weights sum to ``(n - 1) / n``, and the
-    Riemann nodes, which Captum builds with float32 ``torch.linspace``.
+    Identical to :func:`rule` except ``riemann_trapezoid``, whose weights sum to ``(n - 1) / n``, the Riemann
+    nodes, which Captum builds with float32 ``torch.linspace``, and the weights, which Captum rounds to float32
+    (``torch.tensor(step_sizes).float()``) even when the model runs in float64. Captum's Riemann rules need at
+    least 2 steps.
     """
     _check(method, n_steps)
     n = int(n_steps)
+    if method != "gausslegendre" and n < 2:
+        raise AttributionError(f"Captum's {method} needs n_steps at least 2, got {n}; use 2 or more steps")
     if method == "gausslegendre":
-        return rule(method, n)
+        alphas, weights = rule(method, n)
+        return alphas, weights.astype(np.float32).astype(np.float64)
     weights = np.full(n, 1.0 / n)
     if method == "riemann_trapezoid":
         weights[0] /= 2.0
@@ -90,4 +95,4 @@ def captum_rule(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
         alphas = np.linspace(1.0 / n, 1.0, n)
     else:
         alphas = np.linspace(1.0 / (2 * n), 1.0 - 1.0 / (2 * n), n)
-    return alphas.astype(np.float32).astype(np.float64), weights
+    return alphas.astype(np.float32).astype(np.float64), weights.astype(np.float32).astype(np.float64)
