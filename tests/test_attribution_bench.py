@@ -1,0 +1,90 @@
+"""`audit bench` and its timing core: the figures are there, consistent, and of the same computation."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+import toy_models as tm
+from typer.testing import CliRunner
+
+from audit.bench import bench, default_model_and_rows, format_table
+from audit.cli.main import app
+from audit.errors import AttributionError
+
+KEYS = ("native_rows_per_s", "captum_best_rows_per_s", "captum_default_rows_per_s", "ceiling_rows_per_s")
+
+
+def test_bench_reports_every_contender_and_consistent_ratios() -> None:
+    model, x = default_model_and_rows(24)
+    res = bench(model, x, n_steps=4, repeats=2, captum_candidates=(8, 32))
+    assert all(res[k] > 0 for k in KEYS)
+    assert res["native_vs_ceiling"] == pytest.approx(res["native_rows_per_s"] / res["ceiling_rows_per_s"])
+    assert res["native_vs_captum_best"] == pytest.approx(res["native_rows_per_s"] / res["captum_best_rows_per_s"])
+    # "best" is the best of every setting tried, Captum's default (n_rows * n_steps points) included
+    assert set(res["captum_by_internal_batch_size"]) == {"8", "24", "32", "96"}
+    assert res["captum_best_rows_per_s"] == max(res["captum_by_internal_batch_size"].values())
+    assert res["captum_best_rows_per_s"] >= res["captum_default_rows_per_s"]
+    assert res["points_per_row"] == 6  # 4 Gauss-Legendre nodes + the end points that give F(x) and F(x')
+    assert res["max_rel_diff_vs_captum"] < 1e-4  # both engines computed the same attributions
+    assert res["rows"] == 24 and res["n_steps"] == 4 and res["device"] == "cpu"
+    assert "native (ours)" in format_table(res) and "ceiling" in format_table(res)
+
+
+def test_bench_takes_images_and_multi_output_models_and_skips_an_oversized_default() -> None:
+    model = tm.tiny_cnn()
+    x = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    res = bench(model, x, n_steps=3, method="riemann_trapezoid", repeats=1, captum_candidates=(),
+                captum_default_max_mb=1e-6)  # fmt: skip
+    assert res["feature_shape"] == [3, 8, 8]
+    assert res["points_per_row"] == 3  # the trapezoid already holds both end points
+    assert res["captum_default_rows_per_s"] is None
+    assert any("would need about" in n for n in res["notes"])
+    assert any("predicted class" in n for n in res["notes"])
+    # Captum's trapezoid is (n-1)/n times ours: the bench shows that difference instead of hiding it
+    assert res["max_rel_diff_vs_captum"] == pytest.approx(1 / 3, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"n_steps": 0}, "n_steps must be a whole number >= 1"), ({"repeats": 0}, "repeats must be"),
+     ({"method": "simpson"}, "unknown integration method")],
+)  # fmt: skip
+def test_bench_bad_arguments(kwargs: dict, match: str) -> None:
+    model, x = default_model_and_rows(4)
+    with pytest.raises(AttributionError, match=match):
+        bench(model, x, **kwargs)
+
+
+def test_cli_bench_default_json_has_the_four_figures() -> None:
+    result = CliRunner().invoke(app, ["bench", "--rows", "16", "--n-steps", "4", "--repeats", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert all(data[k] > 0 for k in KEYS) and data["rows"] == 16 and data["feature_shape"] == [96]
+
+
+def test_cli_bench_loads_a_checkpoint_and_a_table(tmp_path) -> None:
+    model = tm.mlp((3, 8, 1), seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(model, torch.zeros(2, 3)), str(tmp_path / "m.pt"))
+    rows = "\n".join(f"{i},{i % 3},{i / 7:.3f},{i % 2}" for i in range(12))
+    (tmp_path / "d.csv").write_text("a,b,c,y\n" + rows + "\n")
+    args = ["bench", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "d.csv"), "--target-col", "y",
+            "--n-steps", "3", "--repeats", "1", "--rows", "10"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "10 rows of shape (3,)" in result.stdout and "Captum, best internal_batch_size" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--model", "m.pt"], "pass both --model and --data"), (["--rows", "0"], "--rows must be at least 1"),
+     (["--n-steps", "-2", "--rows", "4"], "n_steps must be a whole number >= 1")],
+)  # fmt: skip
+def test_cli_bench_errors_are_one_line_with_exit_code_2(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["bench", *args])
+    assert result.exit_code == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
