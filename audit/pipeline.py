@@ -70,7 +70,11 @@ def is_image_data(path: Path) -> bool:
 
 
 def run_audit(
-    config: AuditConfig, *, progress: ProgressFn | None = None, sink: SinkFn | None = None
+    config: AuditConfig,
+    *,
+    progress: ProgressFn | None = None,
+    sink: SinkFn | None = None,
+    save_arrays: Callable[[dict[str, np.ndarray]], None] | None = None,
 ) -> AuditRun:
     """Audit ``config.model`` on ``config.data``.
 
@@ -81,6 +85,8 @@ def run_audit(
         Called as work advances; ``total`` is None when unknown (CSV row counts).
     sink : callable(row_offset, feature_names, attributions, rel_delta), optional
         Receives every chunk's per-row attributions, of shape (n, n_features), in file order.
+    save_arrays : callable(arrays), optional
+        Image audits: receives the per-image arrays (heatmaps at input resolution, predictions).
 
     Returns
     -------
@@ -89,7 +95,9 @@ def run_audit(
     if is_image_data(Path(config.data)):
         from audit.image_pipeline import run_image_audit
 
-        run, _maps = run_image_audit(config, progress=progress)
+        run, arrays = run_image_audit(config, progress=progress)
+        if save_arrays is not None:
+            save_arrays(arrays)
         return run
     return _Tabular(config, progress, sink).run()
 

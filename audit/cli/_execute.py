@@ -27,7 +27,7 @@ def execute(config: AuditConfig, *, json_out: bool = False) -> tuple[AuditRun, i
 
     progress = Progress(quiet=config.quiet or json_out)
     with staging(config.out) as st:
-        run = run_audit(config, progress=progress, sink=st.sink)
+        run = run_audit(config, progress=progress, sink=st.sink, save_arrays=lambda a: _save_arrays(st, a))
         progress.close()
         written = st.finish(run, config.formats)
         run = st.run
@@ -37,6 +37,14 @@ def execute(config: AuditConfig, *, json_out: bool = False) -> tuple[AuditRun, i
     elif not config.quiet:
         _summary(run, written, config)
     return run, code
+
+
+def _save_arrays(st, arrays: dict) -> None:
+    """Per-image heatmaps (float16 halves the file; they are display data) next to audit.json."""
+    import numpy as np
+
+    packed = {k: (v.astype(np.float16) if v.dtype.kind == "f" else v) for k, v in arrays.items()}
+    np.savez_compressed(st.add_file("heatmaps", "heatmaps.npz"), **packed)
 
 
 def _summary(run: AuditRun, written: dict, config: AuditConfig) -> None:
