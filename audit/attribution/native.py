@@ -38,9 +38,12 @@ from audit.errors import AttributionError
 
 __all__ = ["IGResult", "integrated_gradients", "select_output", "rows_are_independent", "AUTO_SCHEDULE"]
 
-# On the CPU a chunk whose working set stays near the caches is ~2x faster than one huge batch (measured on
-# the 96-256-128-1 MLP: 128 rows x 52 points ~7,900 rows/s, 2,048 rows x 52 points ~3,200 rows/s), so the
-# CPU budget is capped here; memory_budget_mb still caps it lower. CUDA uses the budget and free memory.
+# On the CPU a chunk whose working set stays near the caches is faster than one huge batch. Measured on the
+# 96-256-128-1 MLP, 2,048 rows x 52 points, 2 cores, one interleaved run (rows/s by rows per chunk):
+#   idle machine:        32: 9,877  64: 9,730  129: 9,458  256: 8,726  512: 7,356  1,024: 5,994  2,048: 5,218
+#   another job at 200%: 32:   441  64:   591  129: 1,109  256: 1,882  512: 1,992  1,024: 2,226  2,048: 2,090
+# (under contention every op waits for a descheduled thread, so fewer, larger chunks win). 64 MB (129 rows
+# here) is the idle optimum; memory_budget_mb still caps it lower. CUDA uses the budget and free memory.
 CPU_WORKING_SET_MB = 64
 
 # n_steps="auto": the step counts tried, in order, for rows still above tolerance
