@@ -18,8 +18,6 @@ caller to save as ``heatmaps.npz``.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
-import platform
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -27,7 +25,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from audit import __version__
 from audit.analysis.convergence import summarize_convergence
 from audit.analysis.heatmaps import (
     MAX_SIDE,
@@ -50,7 +47,8 @@ from audit.findings import crosscheck as crosscheck_finding
 from audit.findings import sort_findings
 from audit.findings.spatial import detect_spatial_leakage
 from audit.io.images import discover_images, image_set_sha256, load_batch, output_size, parse_normalize
-from audit.io.model import LoadedModel, load_model
+from audit.io.model import load_model
+from audit.provenance import make_provenance
 from audit.results import (
     SCHEMA_VERSION,
     AuditRun,
@@ -452,32 +450,7 @@ class _ImageAudit:
         return "predicted class"
 
     def _provenance(self) -> Provenance:
-        import captum
-        import torchvision
-
-        cfg = self.cfg
-        m: LoadedModel = self.loaded
-        return Provenance(
-            model_sha256=m.sha256,
-            data_sha256=image_set_sha256(self.images),
-            versions={
-                "audit": __version__,
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "torchvision": torchvision.__version__,
-                "captum": captum.__version__,
-                "numpy": np.__version__,
-            },
-            command=cfg.command,
-            seed=cfg.seed,
-            created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            model_form=m.form,
-            model_path=str(cfg.model),
-            data_path=str(cfg.data),
-            config=cfg.to_dict(),
-            device=cfg.device,
-            duration_s=round(time.perf_counter() - self.started, 3),
-        )
+        return make_provenance(self.cfg, self.loaded, image_set_sha256(self.images), self.started)
 
 
 def _model_channels(module: torch.nn.Module) -> int:

@@ -15,9 +15,7 @@ Tabular flow (images go to :mod:`audit.image_pipeline`):
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import fnmatch
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audit import __version__, probes
+from audit import probes
 from audit.analysis.agreement import drift, slice_profiles
 from audit.analysis.convergence import summarize_convergence
 from audit.analysis.identifiers import identifier_like
@@ -37,15 +35,15 @@ from audit.attribution.native import integrated_gradients
 from audit.config import AuditConfig
 from audit.errors import DataError, UsageError
 from audit.findings import FindingsInput, run_detectors
-from audit.io.model import LoadedModel, load_model, model_input_check
+from audit.io.model import load_model, model_input_check
 from audit.io.tabular import TableSpec, inspect_table, iter_chunks, read_baseline_row
+from audit.provenance import make_provenance
 from audit.results import (
     SCHEMA_VERSION,
     AuditRun,
     Crosscheck,
     ExpectedAttribution,
     FeatureStat,
-    Provenance,
     SignedSample,
     verdict_from_findings,
 )
@@ -55,17 +53,19 @@ __all__ = ["run_audit", "ProgressFn", "SinkFn", "is_image_data"]
 ProgressFn = Callable[[str, int, int | None], None]  # (stage, done, total or None)
 SinkFn = Callable[[int, list[str], np.ndarray, np.ndarray], None]  # (row_offset, names, attr (n, F), rel_delta (n,))
 
-_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# a CSV with one of these columns lists images (audit.io.images reads the same names)
+_PATH_COLUMNS = ("path", "image", "file", "filename", "filepath")
 
 
 def is_image_data(path: Path) -> bool:
-    """A folder (ImageFolder layout) or a CSV whose first column header is ``path`` means an image audit."""
+    """A folder (ImageFolder layout) or a CSV with a ``path`` (or image/file/filename/filepath) column means an
+    image audit."""
     if path.is_dir():
         return True
     if path.suffix.lower() == ".csv" and path.is_file():
         with path.open("r", encoding="utf-8", errors="replace") as fh:
-            header = fh.readline().strip().lower().split(",")
-        return bool(header) and header[0] in ("path", "image", "file")
+            header = [h.strip().strip('"').lower() for h in fh.readline().split(",")]
+        return any(h in _PATH_COLUMNS for h in header)
     return False
 
 
@@ -100,40 +100,6 @@ def run_audit(
             save_arrays(arrays)
         return run
     return _Tabular(config, progress, sink).run()
-
-
-def _versions() -> dict[str, str]:
-    import captum
-    import pandas
-    import torchvision
-
-    return {
-        "audit": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "captum": captum.__version__,
-        "numpy": np.__version__,
-        "pandas": pandas.__version__,
-    }
-
-
-def provenance(config: AuditConfig, model: LoadedModel, data_sha256: str, started: float) -> Provenance:
-    """The provenance record shared by the tabular and image flows."""
-    return Provenance(
-        model_sha256=model.sha256,
-        data_sha256=data_sha256,
-        versions=_versions(),
-        command=config.command,
-        seed=config.seed,
-        created_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        model_form=model.form,
-        model_path=str(config.model),
-        data_path=str(config.data),
-        config=config.to_dict(),
-        device=config.device,
-        duration_s=round(time.perf_counter() - started, 3),
-    )
 
 
 class _Tabular:
@@ -200,7 +166,7 @@ class _Tabular:
             convergence=conv,
             crosscheck=xc,
             findings=findings,
-            provenance=provenance(cfg, self.model, spec.sha256, self.started),
+            provenance=make_provenance(cfg, self.model, spec.sha256, self.started),
             n_rows=self.n_rows,
             n_features=len(self.names),
             target_col=spec.target_col or "",
@@ -338,27 +304,22 @@ class _Tabular:
         k = cfg.crosscheck_rows
         if k == 0:
             return Crosscheck(0, 0.0, 0.0, 1.0, True, method=cfg.method, skipped_reason="--crosscheck-rows 0")
-        if cfg.n_steps == "auto":
-            # the engines are compared at one fixed step count; 50 (the default) keeps Captum's side affordable
-            steps = 50
-            self.notes.append("with --n-steps auto, the Captum cross-check ran both engines at a fixed 50 steps")
-        else:
-            steps = int(cfg.n_steps)
         X_all = self.sample.get("X")
         idx = sample_rows(X_all.shape[0], k, cfg.seed)
         X = torch.from_numpy(X_all[idx])
         cls = self.sample.get("cls")[idx]
         target = None if self.task == "regression" else torch.as_tensor(cls, dtype=torch.long)
         base = torch.as_tensor(self.baseline)
+        # with n_steps="auto" each row is compared at the step count it needed
         native = integrated_gradients(
-            self.model.module, X, baselines=base, target=target, method=cfg.method, n_steps=steps,
-            device=cfg.device, memory_budget_mb=cfg.memory_budget_mb,
+            self.model.module, X, baselines=base, target=target, method=cfg.method, n_steps=cfg.n_steps,
+            tolerance=cfg.thresholds.convergence_tol, max_steps=cfg.max_steps, device=cfg.device,
+            memory_budget_mb=cfg.memory_budget_mb,
         )
         self.progress("cross-check", 0, len(idx))
         out = crosscheck(
-            self.model.module, X, native=native, baselines=base, target=target, method=cfg.method,
-            n_steps=steps, tol_abs=cfg.thresholds.crosscheck_abs, tol_rel=cfg.thresholds.crosscheck_rel,
-            feature_names=self.names,
+            self.model.module, X, native=native, baselines=base, target=target,
+            tol_abs=cfg.thresholds.crosscheck_abs, tol_rel=cfg.thresholds.crosscheck_rel, feature_names=self.names,
         )
         self.progress("cross-check", len(idx), len(idx))
         return out

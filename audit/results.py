@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ __all__ = [
     "verdict_from_findings",
     "to_dict",
     "from_dict",
+    "dumps",
     "save_run",
     "load_run",
 ]
@@ -326,11 +328,22 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     return _from_fields(cls, data)
 
 
+# a JSON array holding only numbers, nulls and nested such arrays: no quotes, colons or braces can occur in it
+_NUMERIC_ARRAY = re.compile(r"\[[-0-9.eE+,\s\[\]nul]*\]")
+
+
+def dumps(run: AuditRun) -> str:
+    """``audit.json`` text: indented structure, with arrays of numbers (heatmaps, samples) kept on one line
+    each, which keeps image runs several times smaller than plain ``indent=2``."""
+    text = json.dumps(to_dict(run), indent=2, allow_nan=False)
+    return _NUMERIC_ARRAY.sub(lambda m: re.sub(r"\s+", "", m.group(0)), text)
+
+
 def save_run(run: AuditRun, path: str | Path) -> Path:
     """Write ``audit.json`` atomically (a temp file renamed into place), so no half-written result stays."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_dict(run), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.write_text(dumps(run) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
 

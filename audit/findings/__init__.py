@@ -16,6 +16,7 @@ code                      module                                  severity
 ``baseline_not_neutral``  :mod:`audit.findings.baseline`          warn
 ``not_converged``         :mod:`audit.findings.convergence`       warn / fail
 ``engine_disagreement``   :mod:`audit.findings.crosscheck`        info / warn / fail
+``spatial_leakage``       :mod:`audit.findings.spatial`           warn / fail
 ========================  ======================================  ======================
 """
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from audit.config import Thresholds
 from audit.errors import UsageError
-from audit.findings import baseline, convergence, crosscheck, leakage, noise, skew
+from audit.findings import baseline, convergence, crosscheck, leakage, noise, skew, spatial
 from audit.results import Convergence, Crosscheck, DriftStat, FeatureStat, Finding, SliceProfile
 
 __all__ = ["FindingsInput", "run_detectors", "sort_findings", "CODES", "TASKS"]
@@ -43,6 +44,7 @@ CODES = (
     baseline.CODE,
     convergence.CODE,
     crosscheck.CODE,
+    spatial.CODE,
 )
 TASKS = ("regression", "classification", "image_classification")
 
