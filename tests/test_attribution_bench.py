@@ -50,7 +50,7 @@ def test_bench_takes_images_and_multi_output_models_and_skips_an_oversized_defau
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"n_steps": 0}, "n_steps must be a whole number >= 1"), ({"repeats": 0}, "repeats must be"),
-     ({"method": "simpson"}, "unknown integration method")],
+     ({"method": "simpson"}, "unknown integration method"), ({"device": "tpu"}, "unknown device 'tpu'")],
 )  # fmt: skip
 def test_bench_bad_arguments(kwargs: dict, match: str) -> None:
     model, x = default_model_and_rows(4)

@@ -313,6 +313,7 @@ _X = _rows(10, 4, 3)
         ({"target": 0, "memory_budget_mb": 0}, "memory_budget_mb must be positive"),
         ({"target": 0, "chunk_rows": 0}, "chunk_rows must be at least 1"),
         ({"target": 0, "bf16": True}, "bf16 autocast needs a CUDA device"),
+        ({"target": 0, "device": "tpu"}, "unknown device 'tpu'; use cpu or cuda"),
         ({"target": 0, "dtype": torch.float16}, "dtype must be float32 or float64"),
         ({"target": 0, "n_steps": "auto", "max_steps": 8}, "max_steps must be at least 16"),
     ],
@@ -322,6 +323,12 @@ def test_bad_arguments_raise_one_clear_attribution_error(kwargs: dict, match: st
         integrated_gradients(_MODEL, _X, **kwargs)
     assert "\n" not in str(info.value)
     assert isinstance(info.value, AuditError)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when no GPU is visible")
+def test_asking_for_cuda_without_a_gpu_says_so() -> None:
+    with pytest.raises(AttributionError, match="no CUDA GPU is visible; use --device cpu"):
+        integrated_gradients(_MODEL, _X, target=0, device="cuda")
 
 
 def test_bad_inputs_and_models_raise_one_clear_error() -> None:

@@ -585,9 +585,14 @@ def integrated_gradients(
         raise AttributionError("inputs hold NaN or infinite values; clean the data first")
     if not (0 < tolerance < 1e3):
         raise AttributionError(f"tolerance must be a positive number, got {tolerance}")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise AttributionError(f"unknown device '{device}'; use cpu or cuda") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise AttributionError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())  # so that "cuda" and "cuda:0" compare equal
     if bf16 and dev.type != "cuda":
         raise AttributionError("bf16 autocast needs a CUDA device; drop --bf16 or use --device cuda")
     if memory_budget_mb <= 0:
