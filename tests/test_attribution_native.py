@@ -211,6 +211,7 @@ def test_class_targets_explain_the_chosen_output() -> None:
     torch.testing.assert_close(by_int.attributions, 3 * torch.tensor([1.0, -1.0]) * x, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.trace's deprecation notice
 def test_image_inputs_and_torchscript_models_work() -> None:
     model = tm.tiny_cnn()
     x = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
@@ -345,6 +346,9 @@ def test_bad_inputs_and_models_raise_one_clear_error() -> None:
         integrated_gradients(dropout, _X)
     with pytest.raises(AttributionError, match="call model.eval\\(\\) or pass more than one row"):
         integrated_gradients(tm.batchnorm_train(d=3), _X[:1])
+    # 700 coupled rows x 52 points would push 700 * 700 * 52 = 25.5M rows through the model: refused up front
+    with pytest.raises(AttributionError, match="explain at most 620 rows at a time"):
+        integrated_gradients(tm.batchnorm_train(d=3), _rows(11, 700, 3))
 
 
 def test_result_record_is_complete() -> None:

@@ -36,7 +36,15 @@ import torch
 from audit.attribution.quadrature import METHODS, min_steps, rule
 from audit.errors import AttributionError
 
-__all__ = ["IGResult", "integrated_gradients", "select_output", "rows_are_independent", "AUTO_SCHEDULE"]
+__all__ = [
+    "IGResult",
+    "integrated_gradients",
+    "select_output",
+    "rows_are_independent",
+    "AUTO_SCHEDULE",
+    "CPU_WORKING_SET_MB",
+    "COUPLED_MAX_ROW_EVALS",
+]
 
 # On the CPU a chunk whose working set stays near the caches is faster than one huge batch. Measured on the
 # 96-256-128-1 MLP, 2,048 rows x 52 points, 2 cores, one interleaved run (rows/s by rows per chunk):
@@ -45,6 +53,10 @@ __all__ = ["IGResult", "integrated_gradients", "select_output", "rows_are_indepe
 # (under contention every op waits for a descheduled thread, so fewer, larger chunks win). 64 MB (129 rows
 # here) is the idle optimum; memory_budget_mb still caps it lower. CUDA uses the budget and free memory.
 CPU_WORKING_SET_MB = 64
+
+# The exact path for models that couple rows pushes n_rows whole batches of n_rows per path point; above this many
+# rows in total (minutes for a small MLP) the engine refuses and says what to do instead.
+COUPLED_MAX_ROW_EVALS = 20_000_000
 
 # n_steps="auto": the step counts tried, in order, for rows still above tolerance
 AUTO_SCHEDULE = (16, 32, 64, 128, 256, 512)
@@ -571,6 +583,13 @@ def integrated_gradients(
     -------
     IGResult
         Attributions of shape (n_rows, *feature_shape), per-row F(x), F(x'), completeness errors and steps.
+
+    Raises
+    ------
+    AttributionError
+        One line naming the problem and what to do: bad steps, method, baseline shape, target index, dtype,
+        device or budget; a model that fails on the inputs, is not deterministic (dropout in train mode), or
+        couples rows over more than :data:`COUPLED_MAX_ROW_EVALS` rows of exact-path work.
     """
     _check_steps(method, n_steps, max_steps)
     if not isinstance(x, torch.Tensor):
@@ -630,6 +649,14 @@ def integrated_gradients(
 
         steps_list = _auto_schedule(max_steps) if n_steps == "auto" else [int(n_steps)]
         points_per_row = steps_list[0] + 2
+        evals = n * n * points_per_row * len(refs if references else [refs])  # rows through the model, exact path
+        if not independent and evals > COUPLED_MAX_ROW_EVALS:
+            k_max = int(math.sqrt(COUPLED_MAX_ROW_EVALS / (evals / (n * n))))
+            raise AttributionError(
+                f"the model's output for a row depends on the other rows of its batch (BatchNorm in train mode?) "
+                f"and the exact path for {n} rows would push {evals:,} rows through it; call model.eval() if the "
+                f"model is used that way, or explain at most {k_max} rows at a time"
+            )
         elem = 8 if work_dtype == torch.float64 else 4
         if not independent:
             chunk = 1
