@@ -168,6 +168,7 @@ def test_bad_inputs_get_one_line_and_documented_codes(linear_case, tmp_path):
         _assert_clean_error(res, code, *words)
         assert not (out / "audit.json").exists()
         assert not out.exists() or not any(out.iterdir())
+        assert not list(tmp_path.glob(".bad.staging-*")), "a failed run left its staging folder behind"
 
 
 def test_text_and_nan_in_data_are_clear_errors(linear_case, tmp_path):
