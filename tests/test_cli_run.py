@@ -238,3 +238,32 @@ def test_classifier_explains_predicted_class(tmp_path):
     res = _invoke("--model", str(model), "--data", str(data), "--target-col", "label", "--out", str(out),
                   "--class", "7")
     _assert_clean_error(res, 2, "--class")
+
+
+def test_slices_and_reference_drift_are_reported(tmp_path):
+    rng = np.random.default_rng(4)
+    n = 600
+    X = rng.uniform(-1, 1, size=(n, 3))
+    group = np.where(np.arange(n) < n // 2, "north", "south")
+    X[group == "south", 0] *= 0.02  # in the south, feature a barely moves: its attribution vanishes there
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    df["region"] = group
+    df["target"] = 2 * df.a + 0.5 * df.b + 0.1 * df.c
+    data = tmp_path / "val.csv"
+    df.to_csv(data, index=False)
+    ref = df.drop(columns=["region"]).copy()
+    ref["a"] = rng.uniform(2, 3, size=n)  # training data had a far elsewhere: drift on the top feature
+    ref_path = tmp_path / "train.csv"
+    ref.to_csv(ref_path, index=False)
+    model = _script(_Linear([2.0, 0.5, 0.1]), tmp_path / "m.pt")
+    out = tmp_path / "o"
+    _invoke("--model", str(model), "--data", str(data), "--target-col", "target", "--slice-col", "region",
+            "--reference", str(ref_path), "--out", str(out))
+    run = json.loads((out / "audit.json").read_text())
+    found = _findings(out)
+    assert "slice_skew" in found and "drift_skew" in found, found.keys()
+    groups = {s["group"]: s for s in run["slices"]}
+    assert set(groups) == {"north", "south"}
+    assert groups["north"]["top_features"][0] == "a" and groups["south"]["top_features"][0] == "b"
+    drift = {d["name"]: d for d in run["drift"]}
+    assert drift["a"]["ks"] == pytest.approx(1.0) and drift["b"]["ks"] < 0.2
