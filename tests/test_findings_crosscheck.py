@@ -41,7 +41,8 @@ def test_skipped_is_info_with_reason():
 def test_known_captum_bias_is_info_and_compares_completeness():
     (f,) = _detect(captum_bias="its trapezoid weights sum to (n-1)/n")
     assert f.severity is Severity.INFO
-    assert "(n-1)/n" in f.message and "1.00e-06" in f.message and "0.02" in f.message
+    assert "bias on Captum's side" in f.message and "1.00e-06" in f.message and "0.02" in f.message
+    assert f.evidence["captum_bias"] == "its trapezoid weights sum to (n-1)/n"  # the full account stays
 
 
 def test_unexplained_disagreement_warns_and_fails_when_rankings_differ():

@@ -69,9 +69,9 @@ def detect(*, crosscheck: Crosscheck, thresholds: Thresholds) -> list[Finding]:
                 features=(),
                 message=(
                     f"Our engine and Captum differ by up to {_fmt(c.max_rel_diff)} (relative) on {c.rows} rows, "
-                    f"which a known Captum-side bias explains ({c.captum_bias.rstrip('.')}): our median "
-                    f"completeness error is {_fmt(c.native_median_rel_delta)} against Captum's "
-                    f"{_fmt(c.captum_median_rel_delta)}."
+                    f"a known bias on Captum's side (its {c.method} weights do not sum to 1; see captum_bias in "
+                    f"the evidence): our median completeness error is {_fmt(c.native_median_rel_delta)} against "
+                    f"Captum's {_fmt(c.captum_median_rel_delta)}."
                 ),
                 evidence={**evidence, "captum_bias": c.captum_bias},
             )
