@@ -1,4 +1,5 @@
-"""Our IG engine: known answers, axioms as Hypothesis properties, baselines, auto steps, coupled rows, errors."""
+"""Our IG engine: known answers, axioms as Hypothesis properties, baselines, auto steps, coupled rows, the cut of
+path points into passes (memory, out-of-memory, timing on the CPU), the memory estimate, errors."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ import torch
 import toy_models as tm
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from image_toys import MemoryCappedCNN, SmallCNN
 
 from audit.attribution.native import (
     AUTO_SCHEDULE,
     IGResult,
+    _accepts_channels_last,
+    _activation_elems_per_point,
+    _Tuner,
     integrated_gradients,
     rows_are_independent,
     select_output,
@@ -167,6 +172,190 @@ def test_results_do_not_depend_on_chunk_size_or_memory_budget(seed: int, chunk: 
         torch.testing.assert_close(other.delta, whole.delta, rtol=1e-9, atol=1e-12)
 
 
+@settings(derandomize=True, max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    chunk=st.integers(1, 9),
+    per_pass=st.integers(1, 12),
+    method=st.sampled_from(METHODS),
+    n_steps=st.sampled_from([2, 9, 16, "auto"]),
+)
+def test_results_do_not_depend_on_how_a_rows_points_are_cut_into_passes(
+    seed: int, chunk: int, per_pass: int, method: str, n_steps: int | str
+) -> None:
+    # every row's points in one pass against rows and points cut every way (the end points included)
+    model = tm.mlp((6, 16, 3), seed=seed % 4)
+    x = _rows(seed, 9, 6)
+    kw = dict(target=torch.arange(9) % 3, method=method, n_steps=n_steps, dtype=F64, tolerance=1e-3, max_steps=32)
+    whole = integrated_gradients(model, x, chunk_rows=9, **kw)
+    cut = integrated_gradients(model, x, chunk_rows=chunk, points_per_pass=per_pass, **kw)
+    points_only = integrated_gradients(model, x, points_per_pass=per_pass, **kw)
+    one_by_one = integrated_gradients(model, x, memory_budget_mb=1e-6, **kw)  # the budget fits one point
+    assert (one_by_one.chunk_rows, one_by_one.points_per_pass) == (1, 1)
+    assert cut.chunk_rows == chunk and cut.points_per_pass <= per_pass
+    for other in (cut, points_only, one_by_one):
+        torch.testing.assert_close(other.attributions, whole.attributions, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(other.f_x, whole.f_x, rtol=1e-14, atol=1e-14)  # end points in other batches
+        torch.testing.assert_close(other.f_baseline, whole.f_baseline, rtol=1e-14, atol=1e-14)
+        assert torch.equal(other.steps, whole.steps)
+
+
+def test_a_row_whose_points_do_not_fit_is_split_and_the_cut_is_reported() -> None:
+    x = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = SmallCNN().eval()
+    whole = integrated_gradients(model, x, target=1, n_steps=30, chunk_rows=5, dtype=F64)
+    assert (whole.chunk_rows, whole.points_per_pass) == (5, 32)  # 30 Gauss-Legendre nodes + the 2 end points
+    split = integrated_gradients(model, x, target=1, n_steps=30, chunk_rows=2, points_per_pass=10, dtype=F64)
+    assert (split.chunk_rows, split.points_per_pass) == (2, 8)  # 32 points in 4 equal passes of at most 10
+    torch.testing.assert_close(split.attributions, whole.attributions, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(split.delta, whole.delta, rtol=1e-9, atol=1e-12)
+
+
+def _capped(max_batch: int) -> MemoryCappedCNN:
+    torch.manual_seed(0)
+    model = MemoryCappedCNN().eval()
+    model.max_batch = max_batch  # raises CUDA's out-of-memory message above this many inputs per forward
+    return model
+
+
+def test_out_of_memory_halves_the_rows_then_the_points_per_pass_and_gives_the_same_answer() -> None:
+    x = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    plain = SmallCNN().eval()
+    want = integrated_gradients(plain, x, target=0, n_steps=16, dtype=F64)
+    # 18 points a row: 6 rows -> 3 -> 1 (18 points, still over 7) -> 9 points a pass -> 6 (at most 4.5: 5 passes)
+    got = integrated_gradients(_capped(7), x, target=0, n_steps=16, dtype=F64, chunk_rows=6)
+    assert (got.chunk_rows, got.points_per_pass) == (1, 4)
+    ran_out = [note for note in got.notes if note.startswith("memory ran out at")]
+    assert ran_out[:2] == [
+        "memory ran out at 6 rows x 18 points per pass; went on with 3 rows x at most 18 points",
+        "memory ran out at 3 rows x 18 points per pass; went on with 1 rows x at most 18 points",
+    ]
+    assert any("at 1 rows x 18 points" in note for note in ran_out)
+    torch.testing.assert_close(got.attributions, want.attributions, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(got.f_x, want.f_x, rtol=1e-12, atol=1e-12)
+    # the budget's own cut (timed on the CPU) runs into the same wall and gets the same answer
+    budget = integrated_gradients(_capped(7), x, target=0, n_steps=16, dtype=F64)
+    assert budget.chunk_rows * budget.points_per_pass <= 7
+    torch.testing.assert_close(budget.attributions, want.attributions, rtol=1e-10, atol=1e-12)
+
+
+def test_out_of_memory_at_one_point_of_one_row_is_one_clear_error() -> None:
+    class NoRoomForGradients(SmallCNN):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if torch.is_grad_enabled() and x.requires_grad:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB (planted)")
+            return super().forward(x)
+
+    with pytest.raises(AttributionError, match="memory ran out with a single path point") as info:
+        integrated_gradients(NoRoomForGradients().eval(), torch.rand(3, 3, 8, 8), target=0, n_steps=4)
+    assert "\n" not in str(info.value) and isinstance(info.value, AuditError)
+
+
+def test_other_runtime_errors_are_not_taken_for_out_of_memory() -> None:
+    class Broken(SmallCNN):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.requires_grad:
+                raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (planted)")
+            return super().forward(x)
+
+    with pytest.raises(RuntimeError, match="cannot be multiplied"):
+        integrated_gradients(Broken().eval(), torch.rand(2, 3, 8, 8), target=0, n_steps=4)
+
+
+def _climb(rate, start: int, *, S: int = 52, cap: int = 10_000, cold: float = 1.0) -> _Tuner:  # noqa: ANN001
+    """Drive a tuner with planted pass rates ``rate(points)`` (points/s) until it settles; the first pass at each
+    size is ``cold`` times slower."""
+    tuner, seen = _Tuner(start, S, cap), set()
+    for _ in range(200):
+        if tuner.done:
+            break
+        size = tuner.size(tuner.now)
+        slow = cold if size not in seen else 1.0
+        seen.add(size)
+        tuner.record(size, slow * size / rate(size))
+    return tuner
+
+
+@pytest.mark.parametrize(
+    ("peak", "start"),
+    [(104, 13), (104, 624), (7, 156), (26, 26), (6_656, 1_664), (52, 1), (1, 52)],
+)
+def test_the_cpu_tuner_climbs_to_the_fastest_pass_size_whatever_the_start(peak: int, start: int) -> None:
+    # sizes for 52 points a row: ..., 7, 13, 26 (a row in 8, 4, 2 passes), 52, 104, 208 (1, 2, 4 rows), ...
+    def rate(size: int) -> float:  # points/s, a single peak on a log scale
+        return 1000.0 / (1.0 + abs(np.log2(size / peak)))
+
+    for cold in (1.0, 1.8):  # with and without a slow first pass at each new shape
+        tuner = _climb(rate, start, cold=cold)
+        assert tuner.done and tuner.size(tuner.now) == peak, (cold, tuner.rates)
+
+
+def test_the_cpu_tuner_keeps_to_the_memory_cap_and_to_the_rows_there_are() -> None:
+    tuner = _climb(lambda size: float(size), 52, cap=300)  # bigger is always faster; memory allows 300 points
+    assert tuner.shape() == (4, 52) and max(map(tuner.size, tuner.rates)) <= 300
+    few_rows = _Tuner(52, 52, 10_000)
+    few_rows.limit(3 * 52)  # a run of 3 rows: no trial of 4
+    for _ in range(20):
+        few_rows.record(few_rows.size(few_rows.now), 1.0)
+    assert few_rows.done and few_rows.shape() == (2, 52)
+    tiny = _climb(lambda size: 1.0 / size, 4, S=5)  # one point per pass is fastest; 5 points a row
+    assert tiny.shape() == (1, 1)  # down the ladder 5 -> 3 -> 2 -> 1 points per pass
+
+
+def test_timed_cuts_on_the_cpu_give_the_same_attributions_call_after_call() -> None:
+    torch.manual_seed(3)
+    model = SmallCNN().eval()
+    x = torch.rand(12, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    want = integrated_gradients(model, x, target=1, n_steps=20, chunk_rows=12, dtype=F64)
+    for _ in range(3):  # the timing goes on across calls on the same model; the answer does not move
+        got = integrated_gradients(model, x, target=1, n_steps=20, dtype=F64)
+        torch.testing.assert_close(got.attributions, want.attributions, rtol=1e-10, atol=1e-12)
+        assert got.chunk_rows >= 1 and 1 <= got.points_per_pass <= 22
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit's deprecation notices
+def test_torchscript_and_exported_models_get_a_memory_estimate_near_the_eager_ones() -> None:
+    mlp = tm.mlp((96, 256, 128, 1), seed=0)
+    x = _rows(12, 2, 96)
+    eager = _activation_elems_per_point(mlp, x)
+    assert eager == 256 + 256 + 128 + 128 + 1  # every leaf module's output, per row
+    dim = torch.export.Dim("rows", min=1, max=4096)
+    exported = torch.export.export(mlp, (x,), dynamic_shapes=({0: dim},)).module()
+    for other in (torch.jit.script(mlp), torch.jit.trace(mlp, x), exported):
+        estimate = _activation_elems_per_point(other, x)
+        assert 0.7 * eager <= estimate <= 1.3 * eager, (type(other).__name__, estimate)  # was 64 x 96 = 6,144
+    cnn, images = SmallCNN().eval(), torch.rand(2, 3, 32, 32)
+    eager_cnn = _activation_elems_per_point(cnn, images)
+    traced = _activation_elems_per_point(torch.jit.trace(cnn, images), images)
+    assert 0.7 * eager_cnn <= traced <= 1.3 * eager_cnn
+
+
+def test_image_points_go_channels_last_only_where_the_model_takes_them() -> None:
+    class ViewsItsFeatures(torch.nn.Module):  # `.view` on a conv output refuses an NHWC layout
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = torch.nn.Linear(4 * 8 * 8, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.tanh(self.conv(x))  # smooth: completeness is tight at 64 Gauss-Legendre steps
+            return self.fc(h.view(h.shape[0], -1))
+
+    x = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    assert _accepts_channels_last(SmallCNN().eval(), x)
+    viewer = ViewsItsFeatures().eval()
+    assert not _accepts_channels_last(viewer, x)
+    res = integrated_gradients(viewer, x, target=1, n_steps=64, dtype=F64)  # works, NCHW
+    assert torch.all(res.rel_delta < 1e-8)
+    linear = tm.linear([0.5, -1.0, 2.0] * 64)  # on flattened 3x8x8 images: IG is exactly w * x
+    flat = torch.nn.Sequential(torch.nn.Flatten(), linear).eval()
+    res = integrated_gradients(flat, x, n_steps=4)
+    torch.testing.assert_close(res.attributions, linear.weight[0].view(3, 8, 8) * x, rtol=1e-5, atol=1e-6)
+
+
 # --- baselines, targets, inputs --------------------------------------------------------------------------------
 
 
@@ -313,6 +502,8 @@ _X = _rows(10, 4, 3)
         ({"target": 0, "tolerance": 0}, "tolerance must be a positive number"),
         ({"target": 0, "memory_budget_mb": 0}, "memory_budget_mb must be positive"),
         ({"target": 0, "chunk_rows": 0}, "chunk_rows must be at least 1"),
+        ({"target": 0, "points_per_pass": 0}, "points_per_pass must be at least 1"),
+        ({"target": 0, "points_per_pass": 2.5}, "points_per_pass must be at least 1 \\(a whole number\\)"),
         ({"target": 0, "bf16": True}, "bf16 autocast needs a CUDA device"),
         ({"target": 0, "device": "tpu"}, "unknown device 'tpu'; use cpu or cuda"),
         ({"target": 0, "dtype": torch.float16}, "dtype must be float32 or float64"),

@@ -1,4 +1,4 @@
-"""Our Integrated Gradients engine: every path point of a chunk of rows in ONE forward and ONE backward.
+"""Our Integrated Gradients engine: the path points of a chunk of rows in one forward and one backward per pass.
 
 Integrated Gradients (Sundararajan, Taly, Yan, "Axiomatic Attribution for Deep Networks", ICML 2017):
 
@@ -19,6 +19,13 @@ in train mode updates (BatchNorm running statistics) are restored afterwards.
 
 F(x) and F(x') come from the same passes: the end points a=0 and a=1 are added to the batch with weight 0 when
 the rule does not already contain them.
+
+How the points are cut into passes: a chunk of whole rows with all their points when that fits, else one row
+whose points go through several passes, the weighted gradients summed across them (a resnet50 at 224x224 needs
+~370 MB a point: one row of 52 points may not fit a GPU). The memory budget sets the largest pass; out of
+memory halves the rows, then the points per pass, and only one point of one row that does not fit is an error.
+On the CPU the fastest pass size is found by timing the first passes (:class:`_Tuner`), and image points go
+channels-last. A row's result is the same whatever the cut, up to float rounding.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -52,6 +61,8 @@ __all__ = [
 #   another job at 200%: 32:   441  64:   591  129: 1,109  256: 1,882  512: 1,992  1,024: 2,226  2,048: 2,090
 # (under contention every op waits for a descheduled thread, so fewer, larger chunks win). 64 MB (129 rows
 # here) is the idle optimum; memory_budget_mb still caps it lower. CUDA uses the budget and free memory.
+# The best size also depends on the model (on one thread: ~8 points of a resnet18 at 224x224, ~700 MB; ~26 of
+# the small test CNN at 64x64, ~38 MB), so on the CPU this is where the timed search (_Tuner) starts.
 CPU_WORKING_SET_MB = 64
 
 # The exact path for models that couple rows pushes n_rows whole batches of n_rows per path point; above this many
@@ -82,6 +93,11 @@ class IGResult:
         so that rows whose output barely moves do not divide by zero.
     steps : Tensor of shape (n_rows,), int64
         Quadrature steps each row used (all equal unless ``n_steps="auto"``).
+    chunk_rows : int
+        Rows that shared a forward/backward at the first step count (at the end of the run).
+    points_per_pass : int
+        Path points of each of those rows per forward/backward: all of them (steps plus the end points the rule
+        lacks) unless memory or speed cut a row's points into several passes. 1 on the exact path.
     """
 
     attributions: torch.Tensor
@@ -95,6 +111,7 @@ class IGResult:
     batch_independent: bool
     chunk_rows: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    points_per_pass: int = 0
 
 
 # --- public helpers --------------------------------------------------------------------------------------
@@ -231,13 +248,53 @@ def _check_target_range(target: torch.Tensor | None, n_outputs: int) -> None:
         )
 
 
-# --- memory budget -----------------------------------------------------------------------------------------
+# --- memory budget and pass sizes ------------------------------------------------------------------------------
+
+# Where forward hooks see no layers (TorchScript, torch.export graph modules, a model without submodules), the
+# tensors autograd saves for the backward pass are counted instead and scaled to the hooks' units (leaf-module
+# outputs). Leaf outputs / saved elements per row, measured: 1.60 on the 96-256-128-1 MLP, 1.32 on the small CNN
+# of the image tests, 1.40 on resnet18.
+_SAVED_TO_OUTPUTS = 1.5
+
+
+def _saved_elems_per_row(model: torch.nn.Module, x0: torch.Tensor) -> float:
+    """Elements of the tensors autograd saves for the backward pass, per row, for the row ``x0`` (1, *fs).
+
+    The difference between probes of 4 and 2 copies of the row, so that parameters and constants cancel; a
+    warm-up call comes first (TorchScript's profiling executor saves other tensors on its first call). A
+    storage shared by several saved tensors counts once. 0 when the probe fails.
+    """
+
+    def count(k: int) -> int:
+        seen: dict[int, int] = {}
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            storage = t.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes() // max(1, t.element_size())
+            return t
+
+        p = x0.expand(k, *x0.shape[1:]).clone().requires_grad_(True)  # (k, *fs)
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(p)
+        return sum(seen.values())
+
+    try:
+        with _buffers_restored(model):
+            count(2)
+            return max(0.0, (count(4) - count(2)) / 2)
+    except (RuntimeError, ValueError):
+        return 0.0
 
 
 def _activation_elems_per_point(model: torch.nn.Module, x1: torch.Tensor) -> int:
     """Elements held per path point: the outputs of every leaf module on a probe of one or a few rows ``x1``
-    (forward hooks), per row. TorchScript modules take no hooks; they get a conservative guess of 64x the input.
-    Train-mode buffers (BatchNorm statistics) are left as they were."""
+    (forward hooks), per row.
+
+    Where hooks see no layer (TorchScript modules take none, torch.export graph modules and models without
+    submodules show only their output), the tensors autograd saves per row times :data:`_SAVED_TO_OUTPUTS`;
+    64x the input only when that counts nothing either. Train-mode buffers (BatchNorm statistics) are left as
+    they were.
+    """
     counted = 0
 
     def hook(_m: torch.nn.Module, _i: object, out: object) -> None:
@@ -246,7 +303,8 @@ def _activation_elems_per_point(model: torch.nn.Module, x1: torch.Tensor) -> int
             counted += out.numel()
 
     handles = []
-    if not isinstance(model, torch.jit.ScriptModule):
+    has_layers = next(iter(model.children()), None) is not None
+    if has_layers and not isinstance(model, torch.jit.ScriptModule):
         for m in model.modules():
             if next(iter(m.children()), None) is None:
                 with contextlib.suppress(RuntimeError, AttributeError):
@@ -257,19 +315,19 @@ def _activation_elems_per_point(model: torch.nn.Module, x1: torch.Tensor) -> int
     finally:
         for h in handles:
             h.remove()
-    if counted == 0:
-        return 64 * x1[0].numel()
-    return max(1, counted // x1.shape[0])
+    if counted > 0:
+        return max(1, counted // x1.shape[0])
+    saved = _saved_elems_per_row(model, x1[:1])
+    if saved > 0:
+        return max(1, math.ceil(_SAVED_TO_OUTPUTS * saved))
+    return 64 * x1[0].numel()
 
 
-def _rows_per_chunk(
-    model: torch.nn.Module, x1: torch.Tensor, points_per_row: int, memory_budget_mb: float, element_size: int
-) -> int:
-    act = _activation_elems_per_point(model, x1)  # per row of x1
+def _bytes_per_point(model: torch.nn.Module, x1: torch.Tensor, element_size: int) -> int:
+    """Memory one path point needs in a forward and backward, estimated on a probe of a few rows ``x1``."""
+    act = _activation_elems_per_point(model, x1)
     # points and their gradient (2x input), activations and their gradients (2x), autograd slack (1.5x)
-    bytes_per_point = element_size * (2 * x1[0].numel() + 3 * act)
-    points = max(1, int(memory_budget_mb * 2**20 // bytes_per_point))
-    return max(1, points // points_per_row)
+    return element_size * (2 * x1[0].numel() + 3 * act)
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -277,6 +335,220 @@ def _is_oom(err: BaseException) -> bool:
         return True
     msg = str(err).lower()
     return isinstance(err, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
+
+
+def _even_share(total: int, most: int) -> int:
+    """Size of each part when ``total`` items go into the fewest parts of at most ``most`` items, evenly."""
+    parts = -(-total // max(1, most))
+    return -(-total // parts)
+
+
+class _Tuner:
+    """Points per pass for one rule size on the CPU, chosen by timing the real passes (results do not depend
+    on the cut, so measuring on real work costs only the passes that ran at a slower size).
+
+    The sizes form a ladder of steps ``g``: ``g >= 0`` is a chunk of ``2**g`` whole rows of ``S`` points,
+    ``g < 0`` one row in passes of ``ceil(S / 2**-g)`` points, down to one point. A hill climb on it: the start
+    (the largest step within ``start`` points) is timed on :attr:`SAMPLES` passes; then a neighbour of the
+    fastest step so far (one up first, then one down) is timed on as many passes, alternating with passes at the
+    fastest step, so that both are timed under the same conditions: the first pass at a new shape pays for
+    allocations and kernel selection (40-60% slower on the small CNN), a process's first passes are slower
+    still, and passes vary by ~5%. Each step's fastest pass counts; a neighbour whose first pass is below half
+    the best rate is dropped at once. It stops when no untried neighbour of the fastest step is left.
+
+    Measured by hand, points per pass that do best on one CPU thread (50 steps, 52 points a row, NHWC points):
+    small CNN 32x32 104-312, 64x64 26; resnet18 64x64 52-104, 224x224 8; the 96-256-128-1 MLP ~6,700.
+    """
+
+    SAMPLES = 3  # passes timed per step; the fastest counts
+
+    def __init__(self, start: int, points_per_row: int, cap: int) -> None:
+        self.S = points_per_row
+        self.cap = max(1, cap)  # points per pass that memory allows
+        self.most = self.cap  # points in all the rows of this run
+        self.now = self.trial = self.step(min(max(1, start), self.cap))  # the next pass's step; the timed one
+        self.best: int | None = None  # the fastest step so far (None while timing the start)
+        self.rates: dict[int, float] = {}  # step -> best points/s
+        self.counts: dict[int, int] = {}
+        self.done = False
+
+    def step(self, points: int) -> int:
+        """The largest step whose passes hold at most ``points`` points (the smallest step when none does)."""
+        if points >= self.S:
+            return (points // self.S).bit_length() - 1
+        parts = -(-self.S // points)
+        return -min((parts - 1).bit_length(), (self.S - 1).bit_length())
+
+    def size(self, g: int) -> int:
+        """Points in one pass at step ``g``."""
+        return self.S << g if g >= 0 else -(-self.S // (1 << -g))
+
+    def shape(self) -> tuple[int, int]:
+        """(rows per chunk, points of each row per pass) at the current step."""
+        return (1 << self.now, self.S) if self.now >= 0 else (1, self.size(self.now))
+
+    def limit(self, most: int) -> None:
+        """This run has ``most`` points in all (rows x points per row): no trial of larger passes in it. Passes
+        that come out smaller than planned (the last rows) are not timed."""
+        self.most = max(1, most)
+
+    def record(self, points: int, seconds: float) -> None:
+        """One pass of ``points`` points took ``seconds``; passes of another size than planned are ignored."""
+        g = self.now
+        if self.done or points != self.size(g) or seconds <= 0.0:
+            return
+        self.rates[g] = max(self.rates.get(g, 0.0), points / seconds)
+        self.counts[g] = self.counts.get(g, 0) + 1
+        if g != self.trial:  # a pass at the fastest step, between two of the trial's
+            self.now = self.trial
+            return
+        if self.counts[g] < self.SAMPLES and (self.best is None or self.rates[g] >= 0.5 * self.rates[self.best]):
+            self.now = self.trial if self.best is None else self.best
+            return
+        self.best = max(self.rates, key=self.rates.__getitem__)
+        for candidate in (self.best + 1, self.best - 1):
+            fits = self.size(candidate) <= min(self.cap, self.most) and -candidate <= (self.S - 1).bit_length()
+            if fits and candidate not in self.rates:
+                self.now = self.trial = candidate
+                return
+        self.now = self.trial = self.best
+        self.done = True
+
+
+class _PassSizes:
+    """How a chunk of path points is cut: (rows per chunk, points of each row per forward and backward).
+
+    The memory budget gives ``points`` per pass: ``P >= S`` points (``S`` per row) make chunks of ``P // S``
+    whole rows, fewer make one row whose points go through the fewest equal passes of at most ``P``. Given
+    ``rows`` and/or ``per_row`` fix the cut instead. ``tuners`` (CPU) move ``P`` by timing the passes, one
+    :class:`_Tuner` per rule size, kept between calls. On out-of-memory :meth:`shrink` halves the rows, then the
+    points per row, and the cut stays fixed from then on.
+    """
+
+    def __init__(
+        self,
+        points: int,
+        *,
+        cap: int | None = None,
+        rows: int | None = None,
+        per_row: int | None = None,
+        tuners: dict[int, _Tuner] | None = None,
+    ) -> None:
+        self.points = max(1, int(points))
+        self.cap = max(self.points, int(cap or self.points))
+        self.rows = rows
+        self.per_row = per_row
+        self.tuners = tuners
+        self._tuner: _Tuner | None = None
+        self.channels_last = False  # points of (n, C, H, W) inputs laid out NHWC (see _accepts_channels_last)
+
+    def begin(self, points_per_row: int, n_rows: int) -> None:
+        """Start a run over ``n_rows`` rows with ``points_per_row`` points each."""
+        self._tuner = None
+        if self.tuners is None or self.rows is not None or self.per_row is not None:
+            return
+        S = points_per_row
+        tuner = self.tuners.get(S)
+        if tuner is None:
+            hint = next((t.size(t.now) for t in self.tuners.values() if t.done), self.points)  # another rule's
+            tuner = self.tuners[S] = _Tuner(hint, S, self.cap)
+        tuner.limit(n_rows * S)
+        self._tuner = tuner
+
+    def shape(self, points_per_row: int) -> tuple[int, int]:
+        """(rows per chunk, points of each row per pass) for rows of ``points_per_row`` points."""
+        S = points_per_row
+        if self.rows is not None or self.per_row is not None:
+            per_row = _even_share(S, min(S, self.per_row or S))
+            rows = self.rows if self.rows is not None else max(1, self.points // per_row)
+            return rows, per_row
+        tuner = None if self.tuners is None else self.tuners.get(S)
+        if tuner is not None:
+            return tuner.shape()
+        return (self.points // S, S) if self.points >= S else (1, _even_share(S, self.points))
+
+    def record(self, points: int, seconds: float) -> None:
+        if self._tuner is not None:
+            self._tuner.record(points, seconds)
+
+    def shrink(self, rows: int, per_row: int) -> tuple[int, int] | None:
+        """After out-of-memory at ``rows`` x ``per_row`` points: half the rows, or else half the points per
+        row; None at one row and one point."""
+        if rows > 1:
+            self.rows, self.per_row = rows // 2, per_row
+        elif per_row > 1:
+            self.rows, self.per_row = 1, per_row // 2
+        else:
+            return None
+        self.tuners, self._tuner = None, None
+        return self.rows, self.per_row
+
+
+def _accepts_channels_last(model: torch.nn.Module, x: torch.Tensor) -> bool:
+    """Whether the model gives the same outputs on a few rows ``x`` (k, C, H, W) laid out channels-last (NHWC).
+
+    On the CPU oneDNN's convolutions run faster on NHWC inputs, and the layout carries through the network.
+    Measured on one thread, forward+backward points/s, NCHW -> NHWC points: small CNN 32x32 ~5,000 -> 6,200,
+    resnet18 64x64 ~98 -> 113, 224x224 ~9.5 -> 10.2. A model that calls ``.view`` on a layer's output
+    refuses NHWC tensors: the probe catches that and the points stay NCHW.
+    """
+    try:
+        with torch.no_grad(), _buffers_restored(model):
+            plain = model(x)
+            nhwc = model(x.contiguous(memory_format=torch.channels_last))
+    except (RuntimeError, ValueError):
+        return False
+    if not isinstance(nhwc, torch.Tensor) or nhwc.shape != plain.shape:
+        return False
+    a, b = plain.detach().double(), nhwc.detach().double()
+    return bool((a - b).abs().max().item() <= 1e-4 * (1.0 + a.abs().max().item()))
+
+
+# tuned pass sizes per model (weakly held), input shape, dtype, device and thread count; per rule size inside
+_TUNERS: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, dict[int, _Tuner]]] = weakref.WeakKeyDictionary()
+
+
+def _plan_passes(
+    callers_model: torch.nn.Module,
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    device: torch.device,
+    dtype: torch.dtype,
+    memory_budget_mb: float,
+    chunk_rows: int | None,
+    points_per_pass: int | None,
+) -> _PassSizes:
+    """The cut of path points into passes for rows that do not interact, and their memory layout.
+
+    Fixed when ``chunk_rows`` or ``points_per_pass`` are given; else from the memory budget, and on the CPU
+    timed from :data:`CPU_WORKING_SET_MB` on (:class:`_Tuner`). ``callers_model`` keys the tuned sizes kept
+    between calls (``model`` may be a converted copy of it). x : (n, *fs) on the CPU.
+    """
+    per_row = None if points_per_pass is None else int(points_per_pass)
+    probe = x[: min(x.shape[0], 2)].to(device)  # (1 or 2, *fs)
+    if chunk_rows is not None:
+        sizes = _PassSizes(1, rows=int(chunk_rows), per_row=per_row)
+    else:
+        budget = memory_budget_mb
+        if device.type == "cuda":
+            free, _total = torch.cuda.mem_get_info(device)
+            budget = min(memory_budget_mb, 0.6 * free / 2**20)
+        per_point = _bytes_per_point(model, probe, 8 if dtype == torch.float64 else 4)
+        cap = max(1, int(budget * 2**20 // per_point))  # points per pass the memory budget allows
+        if device.type != "cpu":
+            sizes = _PassSizes(cap, per_row=per_row)
+        elif per_row is not None:
+            sizes = _PassSizes(min(cap, max(1, int(CPU_WORKING_SET_MB * 2**20 // per_point))), per_row=per_row)
+        else:
+            key = (tuple(x.shape[1:]), dtype, str(device), torch.get_num_threads())
+            try:
+                tuners = _TUNERS.setdefault(callers_model, {}).setdefault(key, {})
+            except TypeError:  # a model that cannot be weakly referenced: tune within this call only
+                tuners = {}
+            start = min(cap, max(1, int(CPU_WORKING_SET_MB * 2**20 // per_point)))
+            sizes = _PassSizes(start, cap=cap, tuners=tuners)
+    sizes.channels_last = device.type == "cpu" and x.dim() == 4 and _accepts_channels_last(model, probe)
+    return sizes
 
 
 # --- the core pass -----------------------------------------------------------------------------------------
@@ -302,35 +574,35 @@ def _pass_batched(
     model: torch.nn.Module,
     x: torch.Tensor,
     b: torch.Tensor,
+    diff: torch.Tensor,
     target: torch.Tensor | None,
     alphas: torch.Tensor,
     weights: torch.Tensor,
-    i0: int,
-    i1: int,
     autocast: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """One forward and one backward over all path points of a chunk.
+    channels_last: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward and one backward over the path points ``alphas`` of every row of a chunk.
 
-    x, b : (n, *fs); alphas, weights : (S,). Returns attributions (n, *fs), F(x) (n,), F(x') (n,), n_outputs.
+    x, b, diff = x - b : (n, *fs); alphas, weights : (k,). Returns the weighted gradient sum
+    ``sum_s weights[s] * grad F(b + alphas[s] * diff)`` (n, *fs) and the outputs at the points (k, n).
+    ``channels_last`` lays (n, C, H, W) points out as NHWC in memory (same values, faster convolutions on CPU).
     """
     n, fs = x.shape[0], tuple(x.shape[1:])
-    S = alphas.shape[0]
-    diff = x - b  # (n, *fs)
-    a = alphas.view(S, 1, *([1] * len(fs)))
-    points = torch.addcmul(b.unsqueeze(0), a, diff.unsqueeze(0)).reshape(S * n, *fs)  # (S * n, *fs), one kernel
+    k = alphas.shape[0]
+    a = alphas.view(k, 1, *([1] * len(fs)))
+    points = torch.addcmul(b.unsqueeze(0), a, diff.unsqueeze(0)).reshape(k * n, *fs)  # (k * n, *fs), one kernel
+    if channels_last:
+        points = points.contiguous(memory_format=torch.channels_last)
     points.requires_grad_(True)
-    tgt = None if target is None else target.repeat(S)  # (S * n,)
+    tgt = None if target is None else target.repeat(k)  # (k * n,)
     ctx = torch.autocast(device_type="cuda", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
     with torch.enable_grad(), ctx:
         out = model(points)
-    n_outputs = 1 if out.dim() == 1 else int(out.shape[-1])
-    sel = select_output(out, tgt).float() if autocast else select_output(out, tgt)  # (S * n,)
-    (grads,) = torch.autograd.grad(sel.sum(), points)  # grads: (S * n, *fs)
-    grads = grads.reshape(S, n * int(np.prod(fs, dtype=np.int64)))  # (S, n * F)
-    avg = (weights.to(grads.dtype) @ grads).reshape(n, *fs)  # (n, *fs)
-    attr = diff * avg.to(diff.dtype)
-    f = sel.detach().reshape(S, n)
-    return attr.detach(), f[i1].to(x.dtype), f[i0].to(x.dtype), n_outputs
+    sel = select_output(out, tgt).float() if autocast else select_output(out, tgt)  # (k * n,)
+    (grads,) = torch.autograd.grad(sel.sum(), points)  # grads: (k * n, *fs)
+    grads = grads.reshape(k, n * int(np.prod(fs, dtype=np.int64)))  # (k, n * F)
+    wsum = (weights.to(grads.dtype) @ grads).reshape(n, *fs)  # (n, *fs)
+    return wsum, sel.detach().reshape(k, n)
 
 
 def _pass_coupled(
@@ -387,49 +659,80 @@ def _run_fixed(
     n_steps: int,
     *,
     device: torch.device,
-    chunk_rows: int,
+    sizes: _PassSizes,
     autocast: bool,
     progress: ProgressFn | None,
     progress_offset: int,
     progress_total: int,
     notes: list[str],
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """IG at a fixed step count over rows that do not interact, chunk by chunk; shrinks the chunk and goes on
-    when memory runs out.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """IG at a fixed step count over rows that do not interact, chunk by chunk, each chunk's path points in one
+    or more passes as ``sizes`` says; when memory runs out the cut shrinks and the work goes on.
 
     x : (n, *fs) and b : (1 or n, *fs) on the CPU. Returns attributions (n, *fs), F(x) (n,), F(x') (n,) on the
-    CPU and the chunk size used.
+    CPU. A row's result is the same sum whatever the cut, up to float rounding.
     """
     al, wt, i0, i1 = _with_end_points(*rule(method, n_steps))
+    S = len(al)
     alphas = torch.as_tensor(al, dtype=x.dtype, device=device)
     weights = torch.as_tensor(wt, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32, device=device)
     n = x.shape[0]
     attr = torch.empty_like(x)
     fx = torch.empty(n, dtype=x.dtype)
     fb = torch.empty(n, dtype=x.dtype)
+    sizes.begin(S, n)
     start = 0
     while start < n:
-        stop = min(n, start + chunk_rows)
-        xc = x[start:stop].to(device, non_blocking=True)
+        stop = min(n, start + sizes.shape(S)[0])
+        c = stop - start
+        xc = x[start:stop].to(device, non_blocking=True)  # (c, *fs)
         bc = (b if b.shape[0] == 1 else b[start:stop]).to(device, non_blocking=True).expand_as(xc)
         tc = None if target is None else target[start:stop].to(device)
-        try:
-            a_c, fx_c, fb_c, _ = _pass_batched(model, xc, bc, tc, alphas, weights, i0, i1, autocast)
-        except (RuntimeError, torch.cuda.OutOfMemoryError) as err:
-            if not _is_oom(err) or chunk_rows == 1:
-                raise
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            chunk_rows = max(1, chunk_rows // 2)
-            notes.append(f"memory ran out at {stop - start} rows x {len(al)} points; chunk shrunk to {chunk_rows}")
+        diff = xc - bc  # (c, *fs)
+        total = torch.zeros_like(diff)  # weighted gradients summed over the passes: (c, *fs)
+        f_ends: dict[int, torch.Tensor] = {}  # i0, i1 -> outputs (c,)
+        a0 = 0
+        while a0 < S:
+            rows, per_row = sizes.shape(S)
+            if rows < c:  # memory ran out: this chunk starts again with fewer rows
+                break
+            a1 = min(S, a0 + per_row)
+            t0 = time.perf_counter()
+            try:
+                wsum, f = _pass_batched(
+                    model, xc, bc, diff, tc, alphas[a0:a1], weights[a0:a1], autocast, sizes.channels_last
+                )
+            except (RuntimeError, torch.cuda.OutOfMemoryError) as err:
+                if not _is_oom(err):
+                    raise
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                smaller = sizes.shrink(c, a1 - a0)
+                if smaller is None:
+                    raise AttributionError(
+                        f"memory ran out with a single path point of one input of shape {tuple(x.shape[1:])} per "
+                        f"forward and backward on {device}; free memory there, use smaller inputs or another device"
+                    ) from err
+                notes.append(
+                    f"memory ran out at {c} rows x {a1 - a0} points per pass; went on with {smaller[0]} rows x "
+                    f"at most {smaller[1]} points"
+                )
+                continue
+            sizes.record(c * (a1 - a0), time.perf_counter() - t0)
+            total += wsum
+            for i in (i0, i1):
+                if a0 <= i < a1:
+                    f_ends[i] = f[i - a0]
+            a0 = a1
+        if a0 < S:
             continue
-        attr[start:stop] = a_c.cpu()
-        fx[start:stop] = fx_c.cpu()
-        fb[start:stop] = fb_c.cpu()
+        attr[start:stop] = (diff * total).detach().cpu()
+        fx[start:stop] = f_ends[i1].to(x.dtype).cpu()
+        fb[start:stop] = f_ends[i0].to(x.dtype).cpu()
         start = stop
         if progress is not None:
             progress(progress_offset + start, progress_total)
-    return attr, fx, fb, chunk_rows
+    return attr, fx, fb
 
 
 def _run_coupled(
@@ -538,6 +841,7 @@ def integrated_gradients(
     bf16: bool = False,
     memory_budget_mb: float = 1024,
     chunk_rows: int | None = None,
+    points_per_pass: int | None = None,
     check_independence: bool = True,
     progress: ProgressFn | None = None,
 ) -> IGResult:
@@ -571,10 +875,18 @@ def integrated_gradients(
     bf16 : bool, default False
         bf16 autocast on CUDA for the forward pass; gradients and sums stay float32.
     memory_budget_mb : float, default 1024
-        Sets how many rows share one forward/backward (on the CPU at most :data:`CPU_WORKING_SET_MB`, which
-        keeps the working set near the caches); results do not depend on it.
+        Caps the path points in one forward/backward: as many whole rows as fit, or, when one row's points do
+        not fit, one row in several passes. On the CPU the engine starts at :data:`CPU_WORKING_SET_MB` and
+        times its first passes to find the fastest size within the budget (kept for later calls on the same
+        model and input shape); on CUDA the budget is also capped by 60% of free memory. When memory runs out
+        anyway, the rows per chunk halve, then the points per pass, down to one point of one row. Results do
+        not depend on the cut, up to float rounding.
     chunk_rows : int, optional
-        Overrides the budget with a fixed number of rows per chunk.
+        Overrides the budget with a fixed number of rows per chunk (all their points in one pass unless
+        ``points_per_pass`` says otherwise); no timing.
+    points_per_pass : int, optional
+        Fixes how many path points of each row go through one forward/backward (at most; a row's points are cut
+        into equal passes); no timing.
     check_independence : bool, default True
         Probe whether rows interact within a batch; if they do, use the slow exact per-point path.
     progress : callable(done_rows, total_rows), optional
@@ -616,8 +928,9 @@ def integrated_gradients(
         raise AttributionError("bf16 autocast needs a CUDA device; drop --bf16 or use --device cuda")
     if memory_budget_mb <= 0:
         raise AttributionError(f"memory_budget_mb must be positive, got {memory_budget_mb}")
-    if chunk_rows is not None and chunk_rows < 1:
-        raise AttributionError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    for name, value in (("chunk_rows", chunk_rows), ("points_per_pass", points_per_pass)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise AttributionError(f"{name} must be at least 1 (a whole number), got {value!r}")
 
     work_dtype = dtype or (torch.float64 if x.dtype == torch.float64 else torch.float32)
     if work_dtype not in (torch.float32, torch.float64):
@@ -625,6 +938,7 @@ def integrated_gradients(
     model_param = next(iter(model.parameters()), None)
     model_dtype = model_param.dtype if model_param is not None else torch.float32
     model_device = model_param.device if model_param is not None else dev
+    callers_model = model
     if work_dtype != model_dtype or model_device != dev:
         with warnings.catch_warnings():  # ScriptModule copies warn about .grad of non-leaf parameters
             warnings.simplefilter("ignore")
@@ -657,34 +971,25 @@ def integrated_gradients(
                 f"and the exact path for {n} rows would push {evals:,} rows through it; call model.eval() if the "
                 f"model is used that way, or explain at most {k_max} rows at a time"
             )
-        elem = 8 if work_dtype == torch.float64 else 4
-        if not independent:
-            chunk = 1
-        elif chunk_rows is None:
-            budget = min(memory_budget_mb, CPU_WORKING_SET_MB)
-            if dev.type == "cuda":
-                free, _total = torch.cuda.mem_get_info(dev)
-                budget = min(memory_budget_mb, 0.6 * free / 2**20)
-            chunk = _rows_per_chunk(model, x[: min(n, 2)].to(dev), points_per_row, budget, elem)
-        else:
-            chunk = int(chunk_rows)
-        chunk = min(chunk, n)
+        sizes = None  # the exact path for coupled rows takes one point of one row at a time
+        if independent:
+            sizes = _plan_passes(
+                callers_model, model, x, dev, work_dtype, memory_budget_mb, chunk_rows, points_per_pass
+            )
 
         def run(
-            rows: torch.Tensor | None, b: torch.Tensor, steps: int, chunk_now: int, k: int, report: bool
-        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+            rows: torch.Tensor | None, b: torch.Tensor, steps: int, k: int, report: bool
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             """IG for x[rows] (all rows when None) against baselines b (1 or len(rows), *fs)."""
             t = tgt if tgt is None or rows is None else tgt[rows]
             prog = dict(progress=progress if report else None, progress_offset=k * n, progress_total=n * n_refs)
-            if independent:
+            if sizes is not None:
                 xs = x if rows is None else x[rows]
                 return _run_fixed(
-                    model, xs, b, t, method, steps, device=dev, chunk_rows=chunk_now, autocast=bf16,
-                    notes=notes, **prog,
+                    model, xs, b, t, method, steps, device=dev, sizes=sizes, autocast=bf16, notes=notes, **prog
                 )
             idx = torch.arange(n) if rows is None else rows
-            a_c, fx_c, fb_c = _run_coupled(model, x, idx, b, t, method, steps, device=dev, autocast=bf16, **prog)
-            return a_c, fx_c, fb_c, chunk_now
+            return _run_coupled(model, x, idx, b, t, method, steps, device=dev, autocast=bf16, **prog)
 
         # Step counts outermost, references inside: every reference of a row uses the same steps.
         ref_rows = list(refs) if references else [refs]
@@ -700,17 +1005,14 @@ def integrated_gradients(
             fb_s = torch.zeros(m, dtype=work_dtype)
             abs_delta_s = torch.zeros(m, dtype=work_dtype)  # sum over references of |delta_k|
             abs_span_s = torch.zeros(m, dtype=work_dtype)  # sum over references of |F(x) - F(ref_k)|
-            chunk_s = chunk if level == 0 else max(1, chunk * points_per_row // (s + 2))
             for k, ref in enumerate(ref_rows):
                 b = ref.unsqueeze(0) if references else ref  # (1 or n, *fs)
                 b = b if todo is None or b.shape[0] == 1 else b[todo]
-                a, fx_k, fb_k, chunk_s = run(todo, b, s, chunk_s, k, level == 0)
+                a, fx_k, fb_k = run(todo, b, s, k, level == 0)
                 attr_s += a
                 fb_s += fb_k
                 abs_delta_s += (a.sum(dim=tuple(range(1, a.dim()))) - (fx_k - fb_k)).abs()
                 abs_span_s += (fx_k - fb_k).abs()
-            if level == 0:
-                chunk = chunk_s
             rows = slice(None) if todo is None else todo
             attributions[rows] = attr_s / n_refs
             fx[rows] = fx_k
@@ -726,6 +1028,8 @@ def integrated_gradients(
                 break
             todo = left if todo is None else todo[left]
     delta = attributions.sum(dim=tuple(range(1, attributions.dim()))) - (fx - fb)
+    first_rule = len(_with_end_points(*rule(method, steps_list[0]))[0])  # points per row at the first step count
+    chunk, per_row = sizes.shape(first_rule) if sizes is not None else (1, 1)
     return IGResult(
         attributions=attributions,
         f_x=fx,
@@ -736,6 +1040,7 @@ def integrated_gradients(
         method=method,
         n_steps=n_steps,
         batch_independent=independent,
-        chunk_rows=chunk,
+        chunk_rows=min(chunk, n),
+        points_per_pass=per_row,
         notes=tuple(dict.fromkeys(notes)),
     )
