@@ -10,8 +10,9 @@
   slow and memory-hungry, so it runs once when one run takes more than ``slow_s`` seconds, and is skipped (None,
   with the reason in ``notes``) when its batch would need more than ``captum_default_max_mb``;
 - ``ceiling``: the same number of path points per row as our engine pushes (with a rule that lacks the end
-  points, the two extra points that give F(x) and F(x')), chunked identically, through one forward and one
-  backward of the sum of the explained outputs with respect to the points; only those two passes are timed.
+  points, the two extra points that give F(x) and F(x')), cut into the same passes as the engine's run of that
+  round (rows per chunk, points of a row per pass), each pass one forward and one backward of the sum of the
+  explained outputs with respect to the points; only those passes are timed.
 
 Every speed is rows/s at the given step count. :func:`default_model_and_rows` is the embedded default: the
 96-256-128-1 ReLU MLP on 2,048 uniform rows, the configuration of the README figures.
@@ -79,21 +80,26 @@ def _ceiling_seconds(
     points_per_row: int,
     chunk_rows: int,
     device: torch.device,
+    points_per_pass: int | None = None,
 ) -> float:
     """Seconds spent in forward+backward alone for ``points_per_row`` points of every row of x (n, *fs),
-    chunk by chunk; building the points is not timed."""
+    chunk by chunk, each chunk's points in passes of at most ``points_per_pass`` per row (all by default);
+    building the points is not timed."""
+    per_pass = points_per_row if points_per_pass is None else max(1, min(points_per_pass, points_per_row))
     total = 0.0
     for start in range(0, x.shape[0], chunk_rows):
         xc = x[start : start + chunk_rows].to(device)  # (c, *fs)
-        tc = None if target is None else target[start : start + chunk_rows].to(device).repeat(points_per_row)
-        points = xc.repeat(points_per_row, *([1] * (x.dim() - 1))).requires_grad_(True)  # (P * c, *fs)
-        _sync(device)
-        t0 = time.perf_counter()
-        with torch.enable_grad():
-            out = select_output(model(points), tc)  # (P * c,)
-            torch.autograd.grad(out.sum(), points)
-        _sync(device)
-        total += time.perf_counter() - t0
+        for a0 in range(0, points_per_row, per_pass):
+            k = min(per_pass, points_per_row - a0)
+            tc = None if target is None else target[start : start + chunk_rows].to(device).repeat(k)
+            points = xc.repeat(k, *([1] * (x.dim() - 1))).requires_grad_(True)  # (k * c, *fs)
+            _sync(device)
+            t0 = time.perf_counter()
+            with torch.enable_grad():
+                out = select_output(model(points), tc)  # (k * c,)
+                torch.autograd.grad(out.sum(), points)
+            _sync(device)
+            total += time.perf_counter() - t0
     return total
 
 
@@ -151,8 +157,9 @@ def bench(
         forward; the default counts as ``n_rows * n_steps``), ``captum_default_rows_per_s`` (None when
         skipped), ``ceiling_rows_per_s``, ``native_vs_captum_best``, ``native_vs_ceiling``,
         ``captum_by_internal_batch_size``, ``rows``, ``feature_shape``, ``n_steps``, ``method``,
-        ``points_per_row``, ``chunk_rows``, ``repeats``, ``device``, ``threads``, ``torch_version``,
-        ``captum_version``, ``max_rel_diff_vs_captum``, ``notes``.
+        ``points_per_row``, ``chunk_rows`` and ``points_per_pass`` (the engine's cut in its last round),
+        ``repeats``, ``device``, ``threads``, ``torch_version``, ``captum_version``, ``max_rel_diff_vs_captum``,
+        ``notes``.
     """
     if method not in METHODS:
         raise AttributionError(f"unknown integration method '{method}'; use one of {', '.join(METHODS)}")
@@ -191,8 +198,7 @@ def bench(
     warm = integrated_gradients(model, x[: min(n, 8)], target=None if tgt_t is None else tgt_t[:8],
                                 method=method, n_steps=n_steps, device=dev)  # fmt: skip
     del warm
-    probe = native()  # warm-up at full size; gives the chunk size the engine picks
-    chunk = probe.chunk_rows
+    res = native()  # warm-up at full size (on the CPU the engine also times its pass sizes here)
     points_per_row = len(_with_end_points(*rule(method, n_steps))[0])
     ibs_list = sorted({int(c) for c in captum_candidates if 0 < c < n * n_steps} | {n})
 
@@ -216,7 +222,7 @@ def bench(
     for _round in range(repeats):
         s, res = _timed(native, dev)
         record("native", s)
-        record("ceiling", _ceiling_seconds(model, x, tgt_t, points_per_row, chunk, dev))
+        record("ceiling", _ceiling_seconds(model, x, tgt_t, points_per_row, res.chunk_rows, dev, res.points_per_pass))
         for ibs in ibs_list:
             key = f"captum_{ibs}"
             if key in slow:
@@ -265,7 +271,8 @@ def bench(
         "n_steps": n_steps,
         "method": method,
         "points_per_row": points_per_row,
-        "chunk_rows": int(chunk),
+        "chunk_rows": int(res.chunk_rows),
+        "points_per_pass": int(res.points_per_pass),
         "repeats": repeats,
         "device": str(dev),
         "threads": torch.get_num_threads(),
@@ -274,6 +281,14 @@ def bench(
         "max_rel_diff_vs_captum": max_rel,
         "notes": notes,
     }
+
+
+def _cut(r: dict[str, Any]) -> str:
+    """The engine's cut in words: "chunks of 129 rows" or "1 row, 8 of its points per pass"."""
+    per_pass = r.get("points_per_pass") or r["points_per_row"]
+    if per_pass >= r["points_per_row"]:
+        return f"chunks of {r['chunk_rows']} rows"
+    return f"chunks of {r['chunk_rows']} rows, {per_pass} points of each per pass"
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -289,7 +304,7 @@ def format_table(result: dict[str, Any]) -> str:
         f"audit bench: {rows:,} rows of shape {tuple(r['feature_shape'])}, {r['method']} with {n_steps} steps, "
         f"{r['device']}, {r['threads']} threads, best of {r['repeats']}",
         f"{'':<34}{'rows/s':>12}",
-        line("native (ours)", r["native_rows_per_s"], f"{r['points_per_row']} points/row, chunks of {r['chunk_rows']}"),
+        line("native (ours)", r["native_rows_per_s"], f"{r['points_per_row']} points/row, {_cut(r)}"),
         line(
             "Captum, best internal_batch_size", r["captum_best_rows_per_s"],
             f"{r['captum_best_internal_batch_size']:,} points per forward",
