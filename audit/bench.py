@@ -11,8 +11,9 @@
   with the reason in ``notes``) when its batch would need more than ``captum_default_max_mb``;
 - ``ceiling``: the same number of path points per row as our engine pushes (with a rule that lacks the end
   points, the two extra points that give F(x) and F(x')), cut into the same passes as the engine's run of that
-  round (rows per chunk, points of a row per pass), each pass one forward and one backward of the sum of the
-  explained outputs with respect to the points; only those passes are timed.
+  round (rows per chunk, points of a row per pass) and laid out as the engine lays them (channels-last images
+  on the CPU), each pass one forward and one backward of the sum of the explained outputs with respect to the
+  points; only those passes are timed.
 
 Every speed is rows/s at the given step count. :func:`default_model_and_rows` is the embedded default: the
 96-256-128-1 ReLU MLP on 2,048 uniform rows, the configuration of the README figures.
@@ -31,6 +32,7 @@ import torch
 from audit.attribution.captum_ig import captum_attribute, captum_version
 from audit.attribution.native import (
     _activation_elems_per_point,
+    _use_channels_last,
     _with_end_points,
     integrated_gradients,
     select_output,
@@ -81,18 +83,21 @@ def _ceiling_seconds(
     chunk_rows: int,
     device: torch.device,
     points_per_pass: int | None = None,
+    channels_last: bool = False,
 ) -> float:
     """Seconds spent in forward+backward alone for ``points_per_row`` points of every row of x (n, *fs),
-    chunk by chunk, each chunk's points in passes of at most ``points_per_pass`` per row (all by default);
-    building the points is not timed."""
+    chunk by chunk, each chunk's points in passes of at most ``points_per_pass`` per row (all by default),
+    laid out channels-last when the engine does so; building the points is not timed."""
     per_pass = points_per_row if points_per_pass is None else max(1, min(points_per_pass, points_per_row))
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     total = 0.0
     for start in range(0, x.shape[0], chunk_rows):
         xc = x[start : start + chunk_rows].to(device)  # (c, *fs)
         for a0 in range(0, points_per_row, per_pass):
             k = min(per_pass, points_per_row - a0)
             tc = None if target is None else target[start : start + chunk_rows].to(device).repeat(k)
-            points = xc.repeat(k, *([1] * (x.dim() - 1))).requires_grad_(True)  # (k * c, *fs)
+            points = xc.repeat(k, *([1] * (x.dim() - 1))).contiguous(memory_format=layout)  # (k * c, *fs)
+            points.requires_grad_(True)
             _sync(device)
             t0 = time.perf_counter()
             with torch.enable_grad():
@@ -200,6 +205,7 @@ def bench(
     del warm
     res = native()  # warm-up at full size (on the CPU the engine also times its pass sizes here)
     points_per_row = len(_with_end_points(*rule(method, n_steps))[0])
+    nhwc = _use_channels_last(model, x[: min(n, 2)].to(dev), dev)  # the engine's layout of the points
     ibs_list = sorted({int(c) for c in captum_candidates if 0 < c < n * n_steps} | {n})
 
     act = _activation_elems_per_point(model, x[: min(n, 2)].to(dev))
@@ -222,7 +228,10 @@ def bench(
     for _round in range(repeats):
         s, res = _timed(native, dev)
         record("native", s)
-        record("ceiling", _ceiling_seconds(model, x, tgt_t, points_per_row, res.chunk_rows, dev, res.points_per_pass))
+        record(
+            "ceiling",
+            _ceiling_seconds(model, x, tgt_t, points_per_row, res.chunk_rows, dev, res.points_per_pass, nhwc),
+        )
         for ibs in ibs_list:
             key = f"captum_{ibs}"
             if key in slow:

@@ -313,6 +313,9 @@ def test_timed_cuts_on_the_cpu_give_the_same_attributions_call_after_call() -> N
         got = integrated_gradients(model, x, target=1, n_steps=20, dtype=F64)
         torch.testing.assert_close(got.attributions, want.attributions, rtol=1e-10, atol=1e-12)
         assert got.chunk_rows >= 1 and 1 <= got.points_per_pass <= 22
+    tight = integrated_gradients(model, x, target=1, n_steps=20, dtype=F64, memory_budget_mb=1e-6)
+    assert (tight.chunk_rows, tight.points_per_pass) == (1, 1)  # a smaller budget is kept, whatever was timed
+    torch.testing.assert_close(tight.attributions, want.attributions, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit's deprecation notices

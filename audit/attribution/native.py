@@ -440,7 +440,7 @@ class _PassSizes:
         self.per_row = per_row
         self.tuners = tuners
         self._tuner: _Tuner | None = None
-        self.channels_last = False  # points of (n, C, H, W) inputs laid out NHWC (see _accepts_channels_last)
+        self.channels_last = False  # points of (n, C, H, W) inputs laid out NHWC (see _use_channels_last)
 
     def begin(self, points_per_row: int, n_rows: int) -> None:
         """Start a run over ``n_rows`` rows with ``points_per_row`` points each."""
@@ -504,7 +504,14 @@ def _accepts_channels_last(model: torch.nn.Module, x: torch.Tensor) -> bool:
     return bool((a - b).abs().max().item() <= 1e-4 * (1.0 + a.abs().max().item()))
 
 
-# tuned pass sizes per model (weakly held), input shape, dtype, device and thread count; per rule size inside
+def _use_channels_last(model: torch.nn.Module, x: torch.Tensor, device: torch.device) -> bool:
+    """Whether the engine lays the path points of inputs ``x`` (k, *fs) on ``device`` out channels-last: on the
+    CPU, for (k, C, H, W) images, when the model takes them (:func:`_accepts_channels_last`)."""
+    return device.type == "cpu" and x.dim() == 4 and _accepts_channels_last(model, x)
+
+
+# tuned pass sizes per model (weakly held), input shape, dtype, device, thread count and memory cap in points;
+# per rule size (points per row) inside
 _TUNERS: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, dict[int, _Tuner]]] = weakref.WeakKeyDictionary()
 
 
@@ -540,14 +547,14 @@ def _plan_passes(
         elif per_row is not None:
             sizes = _PassSizes(min(cap, max(1, int(CPU_WORKING_SET_MB * 2**20 // per_point))), per_row=per_row)
         else:
-            key = (tuple(x.shape[1:]), dtype, str(device), torch.get_num_threads())
+            key = (tuple(x.shape[1:]), dtype, str(device), torch.get_num_threads(), cap)
             try:
                 tuners = _TUNERS.setdefault(callers_model, {}).setdefault(key, {})
             except TypeError:  # a model that cannot be weakly referenced: tune within this call only
                 tuners = {}
             start = min(cap, max(1, int(CPU_WORKING_SET_MB * 2**20 // per_point)))
             sizes = _PassSizes(start, cap=cap, tuners=tuners)
-    sizes.channels_last = device.type == "cpu" and x.dim() == 4 and _accepts_channels_last(model, probe)
+    sizes.channels_last = _use_channels_last(model, probe, device)
     return sizes
 
 
