@@ -353,14 +353,16 @@ class _Tuner:
     fastest step so far (one up first, then one down) is timed on as many passes, alternating with passes at the
     fastest step, so that both are timed under the same conditions: the first pass at a new shape pays for
     allocations and kernel selection (40-60% slower on the small CNN), a process's first passes are slower
-    still, and passes vary by ~5%. Each step's fastest pass counts; a neighbour whose first pass is below half
-    the best rate is dropped at once. It stops when no untried neighbour of the fastest step is left.
+    still, and passes vary by ~5%. Each step's fastest pass counts; a trial within :attr:`CLOSE` of the fastest
+    is timed three times as long, and one whose first pass is below half the best rate is dropped at once. It
+    stops when no untried neighbour of the fastest step is left.
 
     Measured by hand, points per pass that do best on one CPU thread (50 steps, 52 points a row, NHWC points):
     small CNN 32x32 104-312, 64x64 26; resnet18 64x64 52-104, 224x224 8; the 96-256-128-1 MLP ~6,700.
     """
 
     SAMPLES = 3  # passes timed per step; the fastest counts
+    CLOSE = 0.05  # a trial within 5% of the fastest step gets 3x the passes (both keep alternating)
 
     def __init__(self, start: int, points_per_row: int, cap: int) -> None:
         self.S = points_per_row
@@ -402,7 +404,9 @@ class _Tuner:
         if g != self.trial:  # a pass at the fastest step, between two of the trial's
             self.now = self.trial
             return
-        if self.counts[g] < self.SAMPLES and (self.best is None or self.rates[g] >= 0.5 * self.rates[self.best]):
+        best_rate = self.rates[self.best] if self.best is not None else 0.0
+        close = abs(self.rates[g] - best_rate) < self.CLOSE * best_rate  # then time both longer
+        if self.counts[g] < self.SAMPLES * (3 if close else 1) and self.rates[g] >= 0.5 * best_rate:
             self.now = self.trial if self.best is None else self.best
             return
         self.best = max(self.rates, key=self.rates.__getitem__)
