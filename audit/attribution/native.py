@@ -152,6 +152,14 @@ def rows_are_independent(model: torch.nn.Module, x: torch.Tensor, *, rtol: float
     Runs the first row alone, with its neighbours, and with altered neighbours; all three outputs for that row
     must agree. ``x`` has shape (n_rows, *feature_shape); at least one row.
     """
+    return _independence(model, x, rtol=rtol)[0]
+
+
+def _independence(
+    model: torch.nn.Module, x: torch.Tensor, *, rtol: float = 1e-4, with_neighbours: torch.Tensor | None = None
+) -> tuple[bool, torch.Tensor | None]:
+    """:func:`rows_are_independent`, reusing ``with_neighbours`` (the model's output on ``x[:4]``, when x has
+    more than one row) if given; also returns the first row's output alone (1, ...), None if the model failed."""
     with torch.no_grad():
         x0 = x[:1]
         others = x[1:4] if x.shape[0] > 1 else x0.expand(3, *x0.shape[1:])
@@ -161,15 +169,16 @@ def rows_are_independent(model: torch.nn.Module, x: torch.Tensor, *, rtol: float
         altered = others * 3.0 + noise * scale
         try:
             alone = model(x0)
-            with_neighbours = model(torch.cat([x0, others]))
+            if with_neighbours is None or x.shape[0] == 1:
+                with_neighbours = model(torch.cat([x0, others]))
             with_altered = model(torch.cat([x0, altered]))
         except (RuntimeError, ValueError):
-            return False  # e.g. BatchNorm in train mode refuses a single row (ValueError)
+            return False, None  # e.g. BatchNorm in train mode refuses a single row (ValueError)
         a = alone.reshape(alone.shape[0], -1)[0].double()
         b = with_neighbours.reshape(with_neighbours.shape[0], -1)[0].double()
         c = with_altered.reshape(with_altered.shape[0], -1)[0].double()
         tol = rtol * (1.0 + a.abs().max().item())
-        return bool((a - b).abs().max().item() <= tol and (a - c).abs().max().item() <= tol)
+        return bool((a - b).abs().max().item() <= tol and (a - c).abs().max().item() <= tol), alone
 
 
 # --- argument checking -----------------------------------------------------------------------------------
@@ -488,8 +497,9 @@ class _PassSizes:
         return self.rows, self.per_row
 
 
-def _accepts_channels_last(model: torch.nn.Module, x: torch.Tensor) -> bool:
-    """Whether the model gives the same outputs on a few rows ``x`` (k, C, H, W) laid out channels-last (NHWC).
+def _accepts_channels_last(model: torch.nn.Module, x: torch.Tensor, plain: torch.Tensor | None = None) -> bool:
+    """Whether the model gives the same outputs on a few rows ``x`` (k, C, H, W) laid out channels-last (NHWC)
+    as on them as they are (``plain``, computed if not given).
 
     On the CPU oneDNN's convolutions run faster on NHWC inputs, and the layout carries through the network.
     Measured on one thread, forward+backward points/s, NCHW -> NHWC points: small CNN 32x32 ~5,000 -> 6,200,
@@ -498,7 +508,7 @@ def _accepts_channels_last(model: torch.nn.Module, x: torch.Tensor) -> bool:
     """
     try:
         with torch.no_grad(), _buffers_restored(model):
-            plain = model(x)
+            plain = model(x) if plain is None else plain
             nhwc = model(x.contiguous(memory_format=torch.channels_last))
     except (RuntimeError, ValueError):
         return False
@@ -508,10 +518,12 @@ def _accepts_channels_last(model: torch.nn.Module, x: torch.Tensor) -> bool:
     return bool((a - b).abs().max().item() <= 1e-4 * (1.0 + a.abs().max().item()))
 
 
-def _use_channels_last(model: torch.nn.Module, x: torch.Tensor, device: torch.device) -> bool:
+def _use_channels_last(
+    model: torch.nn.Module, x: torch.Tensor, device: torch.device, plain: torch.Tensor | None = None
+) -> bool:
     """Whether the engine lays the path points of inputs ``x`` (k, *fs) on ``device`` out channels-last: on the
     CPU, for (k, C, H, W) images, when the model takes them (:func:`_accepts_channels_last`)."""
-    return device.type == "cpu" and x.dim() == 4 and _accepts_channels_last(model, x)
+    return device.type == "cpu" and x.dim() == 4 and _accepts_channels_last(model, x, plain)
 
 
 # tuned pass sizes per model (weakly held), input shape, dtype, device, thread count and memory cap in points;
@@ -528,15 +540,17 @@ def _plan_passes(
     memory_budget_mb: float,
     chunk_rows: int | None,
     points_per_pass: int | None,
+    alone: torch.Tensor | None = None,
 ) -> _PassSizes:
     """The cut of path points into passes for rows that do not interact, and their memory layout.
 
     Fixed when ``chunk_rows`` or ``points_per_pass`` are given; else from the memory budget, and on the CPU
     timed from :data:`CPU_WORKING_SET_MB` on (:class:`_Tuner`). ``callers_model`` keys the tuned sizes kept
-    between calls (``model`` may be a converted copy of it). x : (n, *fs) on the CPU.
+    between calls (``model`` may be a converted copy of it). x : (n, *fs) on the CPU; ``alone``, if known, the
+    model's output on x[:1].
     """
     per_row = None if points_per_pass is None else int(points_per_pass)
-    probe = x[: min(x.shape[0], 2)].to(device)  # (1 or 2, *fs)
+    probe = x[: min(x.shape[0], 2)].to(device)  # (1 or 2, *fs): BatchNorm in train mode wants two rows
     if chunk_rows is not None:
         sizes = _PassSizes(1, rows=int(chunk_rows), per_row=per_row)
     else:
@@ -558,7 +572,7 @@ def _plan_passes(
                 tuners = {}
             start = min(cap, max(1, int(CPU_WORKING_SET_MB * 2**20 // per_point)))
             sizes = _PassSizes(start, cap=cap, tuners=tuners)
-    sizes.channels_last = _use_channels_last(model, probe, device)
+    sizes.channels_last = _use_channels_last(model, probe[:1], device, alone)
     return sizes
 
 
@@ -804,9 +818,9 @@ def _buffers_restored(model: torch.nn.Module) -> Iterator[None]:
                 buf.copy_(value)
 
 
-def _probe_outputs(model: torch.nn.Module, xp: torch.Tensor, target: torch.Tensor | None) -> int:
+def _probe_outputs(model: torch.nn.Module, xp: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
     """Run the model twice on a few rows ``xp`` (k, *fs): check that its output is deterministic and fits the
-    target; return the number of outputs. Failures become one clear AttributionError."""
+    target; return the output (k, ...). Failures become one clear AttributionError."""
     try:
         with torch.no_grad():
             out1 = model(xp)
@@ -833,7 +847,7 @@ def _probe_outputs(model: torch.nn.Module, xp: torch.Tensor, target: torch.Tenso
     n_outputs = 1 if out1.dim() == 1 else int(out1.shape[-1])
     _check_target_range(target, n_outputs)
     select_output(out1, None if target is None else target[: xp.shape[0]].to(out1.device))  # shape checks
-    return n_outputs
+    return out1.detach()
 
 
 def integrated_gradients(
@@ -961,10 +975,11 @@ def integrated_gradients(
     notes: list[str] = []
 
     with _buffers_restored(model):
-        _probe_outputs(model, x[: min(n, 4)].to(dev), tgt)
-        independent = True
+        xp = x[: min(n, 4)].to(dev)  # (k, *fs)
+        out_p = _probe_outputs(model, xp, tgt)
+        independent, alone = True, None  # alone: the model's output on x[:1] (1, ...)
         if check_independence:
-            independent = rows_are_independent(model, x[: min(n, 4)].to(dev))
+            independent, alone = _independence(model, xp, with_neighbours=out_p)
             if not independent:
                 notes.append(
                     "the model's output for a row depends on the other rows of its batch (BatchNorm in train mode "
@@ -985,7 +1000,7 @@ def integrated_gradients(
         sizes = None  # the exact path for coupled rows takes one point of one row at a time
         if independent:
             sizes = _plan_passes(
-                callers_model, model, x, dev, work_dtype, memory_budget_mb, chunk_rows, points_per_pass
+                callers_model, model, x, dev, work_dtype, memory_budget_mb, chunk_rows, points_per_pass, alone
             )
 
         def run(
