@@ -35,6 +35,7 @@ from audit.attribution.native import (
     _use_channels_last,
     _with_end_points,
     integrated_gradients,
+    resolve_device,
     select_output,
 )
 from audit.attribution.quadrature import METHODS, min_steps, rule
@@ -174,14 +175,7 @@ def bench(
         raise AttributionError(f"repeats must be a whole number >= 1, got {repeats!r}")
     if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[0] < 1:
         raise AttributionError("bench needs inputs of shape (rows, features...) with at least one row")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise AttributionError(f"unknown device '{device}'; use cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise AttributionError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", torch.cuda.current_device())
+    dev = resolve_device(device)
     p = next(iter(model.parameters()), None)
     if p is not None and p.device != dev:
         with warnings.catch_warnings():

@@ -50,6 +50,7 @@ __all__ = [
     "integrated_gradients",
     "select_output",
     "rows_are_independent",
+    "resolve_device",
     "AUTO_SCHEDULE",
     "CPU_WORKING_SET_MB",
     "COUPLED_MAX_ROW_EVALS",
@@ -179,6 +180,20 @@ def _independence(
         c = with_altered.reshape(with_altered.shape[0], -1)[0].double()
         tol = rtol * (1.0 + a.abs().max().item())
         return bool((a - b).abs().max().item() <= tol and (a - c).abs().max().item() <= tol), alone
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch.device, checked: unknown names and CUDA without a visible GPU are one clear error,
+    and a bare "cuda" gets the current index so that "cuda" and "cuda:0" compare equal."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise AttributionError(f"unknown device '{device}'; use cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise AttributionError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    return dev
 
 
 # --- argument checking -----------------------------------------------------------------------------------
@@ -941,14 +956,7 @@ def integrated_gradients(
         raise AttributionError("inputs hold NaN or infinite values; clean the data first")
     if not (0 < tolerance < 1e3):
         raise AttributionError(f"tolerance must be a positive number, got {tolerance}")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise AttributionError(f"unknown device '{device}'; use cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise AttributionError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", torch.cuda.current_device())  # so that "cuda" and "cuda:0" compare equal
+    dev = resolve_device(device)
     if bf16 and dev.type != "cuda":
         raise AttributionError("bf16 autocast needs a CUDA device; drop --bf16 or use --device cuda")
     if memory_budget_mb <= 0:
