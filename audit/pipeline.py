@@ -400,7 +400,10 @@ class _Tabular:
         self.n_ref_rows = None
         if ref is None:
             return ()
-        ref_spec: TableSpec = inspect_table(ref, drop=tuple(c for c in self._ref_extra_columns(ref)))
+        whole = inspect_table(ref)  # one header read and one hash of the file
+        ref_spec: TableSpec = dataclasses.replace(
+            whole, features=tuple(c for c in whole.columns if c in self.names), target_col=None, slice_col=None
+        )
         missing = [n for n in self.names if n not in ref_spec.features]
         if missing:
             raise DataError(
@@ -416,10 +419,6 @@ class _Tabular:
             raise DataError(f"reference '{ref}' has a header but no rows; pass a file with data rows")
         shares = np.array([{s.name: s.share for s in stats}[n] for n in self.names])
         return drift(self.sample.get("X"), sample.get("X"), shares, self.names)
-
-    def _ref_extra_columns(self, ref: Path) -> list[str]:
-        cols = inspect_table(ref).columns
-        return [c for c in cols if c not in self.names]
 
     def _class_features(self) -> dict[str, tuple[FeatureStat, ...]]:
         if self.task != "classification":
