@@ -11,21 +11,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.attribution.quadrature import MAX_STEPS  # numpy only: importing it pulls in no torch
 from audit.errors import UsageError
 
-__all__ = ["Thresholds", "AuditConfig", "load_toml", "METHODS", "FORMATS", "FAIL_ON"]
+__all__ = ["Thresholds", "AuditConfig", "load_toml", "METHODS", "FORMATS", "FAIL_ON", "TASKS", "NEUTRALISE"]
 
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 FORMATS = ("json", "html", "pdf")
 FAIL_ON = ("never", "warn", "fail")
+TASKS = ("auto", "regression", "binary", "multiclass", "multioutput")  # --task
+NEUTRALISE = ("permute", "baseline")  # how noise_leakage takes a feature's information away
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """Detector thresholds. Each can be set in ``audit.toml`` under ``[thresholds]``."""
 
-    # completeness: a row has converged when |sum(attr) - (F(x) - F(x'))| / |F(x) - F(x')| <= this
+    # completeness: a row has converged when |sum(attr) - (F(x) - F(x'))| / max(|F(x) - F(x')|, floor) <= this
     convergence_tol: float = 0.01
+    # the floor of that denominator, as a fraction of the data set's median |F(x) - F(x')| (measured on the first
+    # rows): a row whose output barely moves is judged on its absolute error against a typical change, so
+    # 0.003 of error on a change of 0.003 is not "100% off" when the typical change is 0.5
+    convergence_floor: float = 0.1
     # share of rows above convergence_tol from which not_converged warns; below it the finding is info
     # (a handful of rows whose output barely moves along the path rarely reach 1% relative error even at 512
     # steps, and cannot change a ranking over thousands of rows)
@@ -35,9 +42,14 @@ class Thresholds:
     # a feature has "real" attribution when its share of total |attribution| is at least this multiple of
     # the uniform share 1 / n_features
     real_share_factor: float = 0.25
-    # neutralising a feature (setting it to its baseline value) "does not hurt" when the loss grows by
-    # less than this fraction of the model's loss
-    neutralise_rel_gain: float = 0.01
+    # noise_leakage by neutralisation: a feature (or a group of correlated features) "does not help" when the
+    # upper end of the 95% bootstrap interval of its benefit ratio is below this. The benefit ratio is the loss
+    # increase when the feature's information is taken away, divided by the increase expected if the model's
+    # own predictions were right (mean squared output change for regression, KL divergence for classifiers):
+    # about 1 for a genuine feature, about -1 for one the model follows although it carries no signal
+    noise_max_benefit: float = 0.2
+    # features whose |Spearman correlation| on the audited rows is at least this are neutralised together
+    noise_group_corr: float = 0.7
     # noise_leakage is a failure (not a warning) when the flagged feature's share is at least this multiple of
     # the uniform share: a feature that does not help predict carries as much as an average feature
     noise_fail_share_factor: float = 1.0
@@ -74,6 +86,7 @@ class Thresholds:
         # every threshold is a number; shares, fractions, probabilities and correlations lie in [0, 1]
         unit = {
             "not_converged_fail_fraction", "not_converged_warn_fraction", "leak_univariate", "leak_share",
+            "noise_group_corr", "convergence_floor",
             "top1_share", "top3_share",
             "slice_spearman", "drift_weighted_ks", "drift_feature_ks", "baseline_max_prob",
             "crosscheck_min_spearman", "spatial_share",
@@ -98,9 +111,14 @@ class AuditConfig:
     arch: str | None = None
     trust_model: bool = False
     class_index: str | None = None  # None = predicted class, "all", or an integer as text
-    baseline: str = "zero"  # zero | mean | median | path to a one-row CSV (images: black|blur|noise|mean)
+    task: str = "auto"  # auto | regression | binary | multiclass | multioutput
+    class_names: tuple[str, ...] = ()  # labels of the model's classes, for the report
+    sep: str | None = None  # CSV separator; None = detect from the header
+    # None = the modality's default: zero for tables, black for images; else zero | mean | median | a one-row
+    # CSV (images: black | blur | noise | mean)
+    baseline: str | None = None
     method: str = "gausslegendre"
-    n_steps: int | str = 50  # int or "auto"
+    n_steps: int | str = "auto"  # int or "auto"
     max_steps: int = 1024  # the most steps n_steps="auto" may give a row
     noise_features: tuple[str, ...] = ()  # glob patterns
     slice_col: str | None = None
@@ -118,6 +136,7 @@ class AuditConfig:
     n_boot: int = 200
     analysis_rows: int = 200_000  # uniform row sample kept for bootstrap, findings and the cross-check
     ablation_rows: int = 20_000  # rows used for neutralised losses and per-class IG with --class all
+    neutralise: str = "permute"  # noise_leakage: permute a feature within its column, or set it to the baseline
     thresholds: Thresholds = field(default_factory=Thresholds)
     command: str = ""
     # images
@@ -140,6 +159,17 @@ class AuditConfig:
         bad = [f for f in self.formats if f not in FORMATS]
         if bad or not self.formats:
             raise UsageError(f"unknown --format '{','.join(bad) or ''}'; use a comma list of {', '.join(FORMATS)}")
+        if self.task not in TASKS:
+            raise UsageError(f"unknown --task '{self.task}'; use one of {', '.join(TASKS)}")
+        if self.neutralise not in NEUTRALISE:
+            raise UsageError(f"unknown --neutralise '{self.neutralise}'; use one of {', '.join(NEUTRALISE)}")
+        if self.n_steps != "auto" and self.n_steps > MAX_STEPS:
+            raise UsageError(
+                f"--n-steps {self.n_steps} is more than {MAX_STEPS:,}; Gauss-Legendre converges far sooner: use "
+                "--n-steps auto (refines only the rows that need it)"
+            )
+        if self.max_steps > MAX_STEPS:
+            raise UsageError(f"--max-steps must be at most {MAX_STEPS:,}, got {self.max_steps}")
         if self.fail_on not in FAIL_ON:
             raise UsageError(f"unknown --fail-on '{self.fail_on}'; use one of {', '.join(FAIL_ON)}")
         if isinstance(self.crosscheck_rows, str):
@@ -248,13 +278,17 @@ def build_config(flags: dict[str, Any], toml_path: Path | None = None) -> AuditC
         merged["n_steps"] = _parse_int_or(merged["n_steps"], "auto", "--n-steps")
     if "crosscheck_rows" in merged:
         merged["crosscheck_rows"] = _parse_int_or(merged["crosscheck_rows"], "all", "--crosscheck-rows")
-    for key in ("drop", "noise_features", "formats"):
+    for key in ("drop", "noise_features", "formats", "class_names"):
         if key in merged:
             merged[key] = _split(merged[key])
     if "formats" in merged:
         merged["formats"] = tuple(f.lower() for f in merged["formats"])
     if merged.get("resize") == 0:
         merged["resize"] = None  # --resize 0: no resize
+    if "task" in merged:
+        merged["task"] = str(merged["task"]).strip().lower()
+    if merged.get("sep") is not None:
+        merged["sep"] = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}.get(merged["sep"], merged["sep"])
     if merged.get("class_index") is not None:
         merged["class_index"] = str(merged["class_index"]).strip().lower()
     try:

@@ -100,6 +100,27 @@ def run_image_audit(
     return _ImageAudit(config, progress).run()
 
 
+# options of tabular audits, with the value that means "not given"
+_TABULAR_ONLY = {
+    "target_col": ("--target-col", None, "labels come from the class folders or --labels"),
+    "slice_col": ("--slice-col", None, "slices are for tables"),
+    "reference": ("--reference", None, "drift against a reference is for tables"),
+    "drop": ("--drop", (), "images have no columns to drop"),
+    "noise_features": ("--noise-features", (), "images have no named features"),
+    "sep": ("--sep", None, "it is a CSV separator for tables"),
+}
+
+
+def _check_tabular_only_options(config: AuditConfig) -> None:
+    """Options that mean nothing for images are a usage error naming the option, never silently ignored."""
+    for field, (flag, unset, why) in _TABULAR_ONLY.items():
+        if getattr(config, field) != unset:
+            raise UsageError(f"{flag} does not apply to image data ({why}); drop {flag}")
+    if config.task not in ("auto", "multiclass"):
+        raise UsageError(f"--task {config.task} does not apply to image data (image audits explain classifiers); "
+                         "drop --task")
+
+
 class _ImageAudit:
     """One image audit. A class only to share state between the stages; each stage is a method."""
 
@@ -108,7 +129,8 @@ class _ImageAudit:
         self.progress = progress or (lambda stage, done, total: None)
         self.notes: list[str] = []
         self.started = time.perf_counter()
-        kind = "black" if config.baseline == "zero" else config.baseline
+        _check_tabular_only_options(config)
+        kind = config.baseline or "black"
         if kind not in IMAGE_BASELINES:
             raise UsageError(
                 f"--baseline '{config.baseline}' does not apply to images; use one of {', '.join(IMAGE_BASELINES)}"
@@ -335,7 +357,7 @@ class _ImageAudit:
         tgt = None if self.n_outputs == 1 else torch.as_tensor(np.tile(target, d), dtype=torch.long)
         res = integrated_gradients(
             self.module, x_rep, baselines=base, target=tgt, method=cfg.method, n_steps=cfg.n_steps,
-            tolerance=cfg.thresholds.convergence_tol, device=cfg.device,
+            tolerance=cfg.thresholds.convergence_tol, max_steps=cfg.max_steps, device=cfg.device,
             dtype=torch.float64 if cfg.dtype == "float64" else None, bf16=cfg.bf16,
             memory_budget_mb=cfg.memory_budget_mb,
         )  # fmt: skip
@@ -417,7 +439,7 @@ class _ImageAudit:
         draw (the engines are compared on the same integral; averaging draws adds nothing to that)."""
         cfg = self.cfg
         if cfg.crosscheck_rows == 0:
-            return Crosscheck(0, 0.0, 0.0, 1.0, True, method=cfg.method, skipped_reason="--crosscheck-rows 0")
+            return Crosscheck(0, None, None, None, None, method=cfg.method, skipped_reason="--crosscheck-rows 0")
         n = len(self.images)
         want = n if cfg.crosscheck_rows == "all" else int(cfg.crosscheck_rows)
         k = min(want, n, CROSSCHECK_IMAGES)

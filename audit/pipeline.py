@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,8 +28,10 @@ from audit import probes
 from audit.analysis.agreement import drift, slice_profiles
 from audit.analysis.convergence import summarize_convergence
 from audit.analysis.identifiers import identifier_like
+from audit.analysis.neutralisation import NeutralisationStat, benefit_interval, correlated_groups
 from audit.analysis.ranking import class_rankings, global_ranking
 from audit.analysis.streaming import ColumnStats, Reservoir
+from audit.analysis.task import TaskInfo, resolve_task
 from audit.analysis.univariate import univariate_power
 from audit.attribution.crosscheck import crosscheck, sample_rows
 from audit.attribution.native import integrated_gradients
@@ -125,11 +128,19 @@ class _Tabular:
             raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
         self.model = load_model(cfg.model, arch=cfg.arch, trust_model=cfg.trust_model, device=cfg.device)
         self.n_outputs = model_input_check(self.model.module, len(self.names))
-        self.task = "regression" if self.n_outputs == 1 else "classification"
-        self._check_class_option()
         self.baseline = self._baseline_row()
+        chunks = iter_chunks(self.spec, cfg.chunk_rows)
+        first = next(chunks, None)
+        if first is None:
+            raise DataError(f"'{self.cfg.data}' has a header but no rows; pass a file with data rows")
+        self.info = self._resolve_task(first)
+        self.task = self.info.name
+        self._check_class_option()
+        self._check_class_names()
+        self.explained = _explained_module(self.model.module, self.info, cfg.class_index)
+        self.delta_floor = self._delta_floor(first)
 
-        self._stream()
+        self._stream(itertools.chain([first], chunks))
         xc = self._crosscheck()
         stats = self._ranking()
         extra = self._model_evidence(stats)
@@ -145,8 +156,7 @@ class _Tabular:
             declared_noise=tuple(declared),
             univariate=extra["univariate"],
             identifier=extra["identifier"],
-            base_loss=extra["base_loss"],
-            neutralised_loss=extra["neutralised_loss"],
+            neutralisation=extra["neutralisation"],
             baseline_output=extra["baseline_output"],
             output_mean=extra["output_mean"],
             output_std=extra["output_std"],
@@ -156,8 +166,10 @@ class _Tabular:
             drift=drift_stats,
             n_rows=self.n_rows,
             n_ref_rows=self.n_ref_rows,
+            class_names=tuple(cfg.class_names),
         )
         findings = run_detectors(inp, cfg.thresholds)
+        signed = self._signed(stats)
         return AuditRun(
             schema_version=SCHEMA_VERSION,
             verdict=verdict_from_findings(findings),
@@ -173,12 +185,15 @@ class _Tabular:
             explained_output=self._explained_label(),
             baseline=self.baseline_label,
             class_features=self._class_features(),
-            signed=self._signed(stats),
+            signed=signed,
             expected=self._expected(),
             slices=slices,
             drift=drift_stats,
             declared_noise=tuple(declared),
             notes=tuple(dict.fromkeys(self.notes)),
+            task_reason=self.info.reason,
+            class_names=tuple(cfg.class_names),
+            signed_class=self.signed_class,
         )
 
     def _declared_noise(self) -> list[str]:
@@ -193,25 +208,60 @@ class _Tabular:
             out.extend(h for h in hits if h not in out)
         return out
 
+    def _resolve_task(self, first) -> TaskInfo:
+        """The task, from the model's outputs and the labels of the first chunk of rows."""
+        X = first.X[:4096]
+        out = probes.predict(self.model.module, X, device=self.cfg.device)
+        y = None if first.y is None else first.y[:4096]
+        return resolve_task(
+            self.cfg.task, self.n_outputs, out, y, target_col=self.spec.target_col or "target"
+        )
+
     def _check_class_option(self) -> None:
         ci = self.cfg.class_index
+        single = self.n_outputs == 1
         if ci is None or ci == "all":
-            if ci == "all" and self.task == "regression":
-                raise UsageError("--class all needs a classifier; this model has a single output")
+            if ci == "all" and single:
+                raise UsageError("--class all needs a model with one output per class; this model has one output")
             return
         try:
             k = int(ci)
         except ValueError:
             raise UsageError(f"--class must be a class index or 'all', got '{ci}'") from None
-        if self.task == "regression" and k != 0:
-            raise UsageError(f"--class {k}: the model has a single output; drop --class")
+        if single and k != 0:
+            what = "a single-output binary classifier explains its one output (the score of class 1)" if (
+                self.task == "binary_classification") else "the model has a single output"
+            raise UsageError(f"--class {k}: {what}; drop --class")
         if not 0 <= k < self.n_outputs:
             raise UsageError(
                 f"--class {k} is out of range for a model with {self.n_outputs} outputs (0..{self.n_outputs - 1})"
             )
 
+    def _check_class_names(self) -> None:
+        names = self.cfg.class_names
+        if not names:
+            return
+        want = 2 if self.task == "binary_classification" else self.n_outputs
+        if not self.info.is_classifier:
+            raise UsageError(f"--class-names applies to classifiers; this model is audited as {self.task}")
+        if len(names) != want:
+            raise UsageError(
+                f"--class-names lists {len(names)} names for {want} classes; pass one name per class, in order"
+            )
+
+    def _delta_floor(self, first) -> float:
+        """``convergence_floor`` times the median |F(x) - F(x')| of the explained output on the first rows."""
+        X = first.X[:4096]
+        fx = _explained_values(self.explained, X, self._targets(torch.from_numpy(X)), self.cfg.device)
+        fb = _explained_values(
+            self.explained, np.repeat(self.baseline[None, :], X.shape[0], 0), self._targets(torch.from_numpy(X)),
+            self.cfg.device,
+        )
+        typical = float(np.median(np.abs(fx - fb)))
+        return self.cfg.thresholds.convergence_floor * typical
+
     def _baseline_row(self) -> np.ndarray:
-        kind = self.cfg.baseline
+        kind = self.cfg.baseline or "zero"
         F = len(self.names)
         if kind == "zero":
             self.baseline_label = "zero"
@@ -237,16 +287,16 @@ class _Tabular:
         return read_baseline_row(path, self.names).astype(np.float32)
 
     def _targets(self, X: torch.Tensor) -> torch.Tensor | None:
-        if self.task == "regression":
+        """The output each row explains: None for single-output models (and the multi-output mean)."""
+        if self.task != "classification":
             return None
         ci = self.cfg.class_index
         if ci is not None and ci != "all":
             return torch.full((X.shape[0],), int(ci), dtype=torch.long)
-        with torch.no_grad():
-            out = self.model.module(X.to(self.cfg.device))
-        return out.reshape(out.shape[0], -1).argmax(1).cpu()
+        out = probes.predict(self.model.module, X.numpy(), device=self.cfg.device)
+        return torch.from_numpy(np.asarray(out).reshape(X.shape[0], -1).argmax(1))
 
-    def _stream(self) -> None:
+    def _stream(self, chunks) -> None:
         cfg = self.cfg
         F = len(self.names)
         self.sample = Reservoir(cfg.analysis_rows, self.rng_seed)
@@ -257,14 +307,14 @@ class _Tabular:
         self.n_rows = 0
         base = torch.as_tensor(self.baseline)
         self.independent = True
-        for chunk in iter_chunks(self.spec, cfg.chunk_rows):
+        for chunk in chunks:
             X = torch.from_numpy(chunk.X)  # (n, F)
             target = self._targets(X)
             res = integrated_gradients(
-                self.model.module, X, baselines=base, target=target, method=cfg.method, n_steps=cfg.n_steps,
+                self.explained, X, baselines=base, target=target, method=cfg.method, n_steps=cfg.n_steps,
                 tolerance=cfg.thresholds.convergence_tol, max_steps=cfg.max_steps, device=cfg.device,
                 dtype=torch.float64 if cfg.dtype == "float64" else None, bf16=cfg.bf16,
-                memory_budget_mb=cfg.memory_budget_mb,
+                memory_budget_mb=cfg.memory_budget_mb, delta_floor=self.delta_floor,
                 progress=lambda done, _tot, off=self.n_rows: self.progress("attribution", off + done, None),
             )
             self.notes.extend(res.notes)
@@ -303,22 +353,22 @@ class _Tabular:
         cfg = self.cfg
         k = cfg.crosscheck_rows
         if k == 0:
-            return Crosscheck(0, 0.0, 0.0, 1.0, True, method=cfg.method, skipped_reason="--crosscheck-rows 0")
+            return Crosscheck(0, None, None, None, None, method=cfg.method, skipped_reason="--crosscheck-rows 0")
         X_all = self.sample.get("X")
         idx = sample_rows(X_all.shape[0], k, cfg.seed)
         X = torch.from_numpy(X_all[idx])
         cls = self.sample.get("cls")[idx]
-        target = None if self.task == "regression" else torch.as_tensor(cls, dtype=torch.long)
+        target = None if self.task != "classification" else torch.as_tensor(cls, dtype=torch.long)
         base = torch.as_tensor(self.baseline)
         # with n_steps="auto" each row is compared at the step count it needed
         native = integrated_gradients(
-            self.model.module, X, baselines=base, target=target, method=cfg.method, n_steps=cfg.n_steps,
+            self.explained, X, baselines=base, target=target, method=cfg.method, n_steps=cfg.n_steps,
             tolerance=cfg.thresholds.convergence_tol, max_steps=cfg.max_steps, device=cfg.device,
-            memory_budget_mb=cfg.memory_budget_mb,
+            memory_budget_mb=cfg.memory_budget_mb, delta_floor=self.delta_floor,
         )
         self.progress("cross-check", 0, len(idx))
         out = crosscheck(
-            self.model.module, X, native=native, baselines=base, target=target,
+            self.explained, X, native=native, baselines=base, target=target,
             tol_abs=cfg.thresholds.crosscheck_abs, tol_rel=cfg.thresholds.crosscheck_rel, feature_names=self.names,
         )
         self.progress("cross-check", len(idx), len(idx))
@@ -348,14 +398,19 @@ class _Tabular:
 
     def _model_evidence(self, stats: tuple[FeatureStat, ...]) -> dict:
         X = self.sample.get("X")
-        fx = self.sample.get("fx")
         dev = self.cfg.device
         out: dict = {
-            "univariate": None, "identifier": identifier_like(X, self.names), "base_loss": None,
-            "neutralised_loss": {},
+            "univariate": None, "identifier": identifier_like(X, self.names), "neutralisation": (),
         }
         bo = probes.baseline_outputs(self.model.module, self.baseline, device=dev)
-        out["baseline_output"] = bo
+        fx = self.sample.get("fx")
+        if self.task == "binary_classification":
+            p = float(bo[0]) if self.info.output == "probability" else float(1.0 / (1.0 + np.exp(-bo[0])))
+            out["baseline_output"] = np.array([1.0 - p, p])
+        elif self.task == "multioutput_regression":
+            out["baseline_output"] = None  # one z-score per output would need its own rule; not judged
+        else:
+            out["baseline_output"] = bo
         if self.task == "regression":
             out["output_mean"], out["output_std"] = float(np.mean(self.f_x)), float(np.std(self.f_x))
         else:
@@ -365,18 +420,41 @@ class _Tabular:
         except KeyError:
             return out
         self._check_labels(y)
+        self.progress("leakage scores", 0, None)
         out["univariate"] = univariate_power(X, y, self.task)
-        n_eval = min(X.shape[0], self.cfg.ablation_rows)
-        F = len(self.names)
-        bar = self.cfg.thresholds.real_share_factor / F
-        share = {s.name: s.share for s in stats}
-        real = [j for j, name in enumerate(self.names) if share[name] >= bar]
-        base_loss, losses = probes.neutralised_losses(
-            self.model.module, X[:n_eval], y[:n_eval], self.baseline, real, device=dev
-        )
-        out["base_loss"] = base_loss
-        out["neutralised_loss"] = {self.names[j]: v for j, v in losses.items()}
+        out["neutralisation"] = self._neutralisation(stats, X, y)
         return out
+
+    def _neutralisation(self, stats: tuple[FeatureStat, ...], X: np.ndarray, y: np.ndarray):
+        """Benefit of each feature (or correlated group) with real attribution: the evidence of noise_leakage."""
+        cfg = self.cfg
+        n_eval = min(X.shape[0], cfg.ablation_rows)
+        rng = np.random.default_rng(cfg.seed)
+        rows = np.sort(rng.choice(X.shape[0], size=n_eval, replace=False))
+        Xe, ye = X[rows], y[rows]
+        share = {s.name: s.share for s in stats}
+        bar = cfg.thresholds.real_share_factor / len(self.names)
+        groups = [
+            g for g in correlated_groups(Xe, cfg.thresholds.noise_group_corr)
+            if sum(share[self.names[j]] for j in g) >= bar
+        ]
+        if not groups:
+            return ()
+        self.progress("neutralisation", 0, len(groups))
+        _, base_loss, effects = probes.neutralisation_effects(
+            self.model.module, Xe, ye, groups, self.info, method=cfg.neutralise, baseline=self.baseline,
+            seed=cfg.seed, device=cfg.device,
+        )
+        self.progress("neutralisation", len(groups), len(groups))
+        out = []
+        for k, (g, (d, r, loss)) in enumerate(zip(groups, effects, strict=True)):
+            benefit, lo, hi = benefit_interval(d, r, n_boot=max(cfg.n_boot, 100), seed=cfg.seed + k)
+            out.append(NeutralisationStat(
+                features=tuple(self.names[j] for j in g), share=float(sum(share[self.names[j]] for j in g)),
+                base_loss=float(base_loss.mean()), neutralised_loss=loss, benefit=benefit, ci_low=lo, ci_high=hi,
+                n_rows=int(n_eval), method=cfg.neutralise,
+            ))
+        return tuple(out)
 
     def _check_labels(self, y: np.ndarray) -> None:
         if self.task != "classification":
@@ -420,43 +498,91 @@ class _Tabular:
         shares = np.array([{s.name: s.share for s in stats}[n] for n in self.names])
         return drift(self.sample.get("X"), sample.get("X"), shares, self.names)
 
-    def _class_features(self) -> dict[str, tuple[FeatureStat, ...]]:
-        if self.task != "classification":
-            return {}
+    def _ig_sample(self, X: np.ndarray, module: torch.nn.Module, target: object) -> np.ndarray:
+        """IG of ``module`` on rows ``X`` with the run's settings: (n, F)."""
         cfg = self.cfg
-        if cfg.class_index == "all":
-            X = torch.from_numpy(self.sample.get("X")[: cfg.ablation_rows])
+        res = integrated_gradients(
+            module, torch.from_numpy(X), baselines=torch.as_tensor(self.baseline), target=target,
+            method=cfg.method, n_steps=cfg.n_steps, tolerance=cfg.thresholds.convergence_tol,
+            max_steps=cfg.max_steps, device=cfg.device, dtype=torch.float64 if cfg.dtype == "float64" else None,
+            bf16=cfg.bf16, memory_budget_mb=cfg.memory_budget_mb, delta_floor=self.delta_floor,
+        )
+        return res.attributions.numpy()
+
+    def _class_features(self) -> dict[str, tuple[FeatureStat, ...]]:
+        cfg = self.cfg
+        X = self.sample.get("X")[: cfg.ablation_rows]
+        if self.task == "multioutput_regression":
+            self.progress("per-output attribution", 0, self.n_outputs)
             out = {}
             for k in range(self.n_outputs):
-                res = integrated_gradients(
-                    self.model.module, X, baselines=torch.as_tensor(self.baseline), target=k, method=cfg.method,
-                    n_steps=cfg.n_steps, device=cfg.device, memory_budget_mb=cfg.memory_budget_mb,
-                )
-                out[str(k)] = global_ranking(res.attributions.numpy(), self.names, n_boot=cfg.n_boot, seed=cfg.seed)
+                A = self._ig_sample(X, self.model.module, k)
+                out[f"output {k}"] = global_ranking(A, self.names, n_boot=cfg.n_boot, seed=cfg.seed)
+                self.progress("per-output attribution", k + 1, self.n_outputs)
+            return out
+        if self.task != "classification":
+            return {}
+        if cfg.class_index == "all":
+            out = {}
+            for k in range(self.n_outputs):
+                A = self._ig_sample(X, self.model.module, k)
+                out[str(k)] = global_ranking(A, self.names, n_boot=cfg.n_boot, seed=cfg.seed)
             return out
         return class_rankings(
             self.sample.get("A"), self.names, self.sample.get("cls"), n_boot=cfg.n_boot, seed=cfg.seed
         )
 
+    def _class_label(self, k: int) -> str:
+        names = self.cfg.class_names
+        return f"class '{names[k]}'" if names else f"class {k}"
+
     def _explained_label(self) -> str:
+        ci = self.cfg.class_index
         if self.task == "regression":
             return "the model's output"
-        ci = self.cfg.class_index
+        if self.task == "binary_classification":
+            what = "logit" if self.info.output == "logit" else "probability"
+            return f"the {what} of {self._class_label(1)}"
+        if self.task == "multioutput_regression":
+            return f"output {ci}" if ci is not None and ci != "all" else f"the mean of the {self.n_outputs} outputs"
         if ci is None:
             return "the predicted class"
-        return "every class" if ci == "all" else f"class {ci}"
+        return "every class" if ci == "all" else self._class_label(int(ci))
+
+    def _signed_target(self) -> int | None:
+        """The one class the direction samples explain: --class K, class 1 of two, else the most predicted."""
+        ci = self.cfg.class_index
+        if ci is not None and ci != "all":
+            return int(ci)
+        if self.n_outputs == 2:
+            return 1
+        cls = self.sample.get("cls")
+        return int(np.bincount(cls.astype(np.int64), minlength=self.n_outputs).argmax())
 
     def _signed(self, stats: tuple[FeatureStat, ...], top: int = 8, points: int = 300) -> tuple[SignedSample, ...]:
+        """(value, attribution) pairs of the top features for one fixed output, so a direction can be read:
+        explaining each row's predicted class instead mixes classes and gives V-shaped clouds."""
         X, A = self.sample.get("X"), self.sample.get("A")
         rng = np.random.default_rng(self.cfg.seed)
-        idx = rng.choice(X.shape[0], size=min(points, X.shape[0]), replace=False)
+        idx = np.sort(rng.choice(X.shape[0], size=min(points, X.shape[0]), replace=False))
+        self.signed_class = ""
+        if self.task == "classification":
+            k = self._signed_target()
+            self.signed_class = self.cfg.class_names[k] if self.cfg.class_names else str(k)
+            A_sel = A[idx] if self.cfg.class_index not in (None, "all") else self._ig_sample(
+                X[idx], self.explained, torch.full((idx.size,), k, dtype=torch.long)
+            )
+        else:
+            A_sel = A[idx]
+            if self.task == "binary_classification":
+                self.signed_class = self.cfg.class_names[1] if self.cfg.class_names else "1"
         out = []
         for s in stats[:top]:
             j = self.names.index(s.name)
             out.append(SignedSample(
                 s.name,
                 tuple(round(float(v), 6) for v in X[idx, j]),
-                tuple(round(float(v), 6) for v in A[idx, j]),
+                tuple(round(float(v), 6) for v in A_sel[:, j]),
             ))
         return tuple(out)
 
@@ -476,3 +602,46 @@ class _Tabular:
                 estimated_mean_abs=float(np.abs(A[:, j]).mean()), max_abs_error=float(np.abs(A[:, j] - exp).max()),
             ))
         return tuple(out)
+
+
+class _MeanOutput(torch.nn.Module):
+    """A multi-output regressor seen as one output: the mean of its outputs, (n, k) -> (n,)."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.module(x)
+        return out.reshape(out.shape[0], -1).mean(dim=1)
+
+
+def _explained_module(module: torch.nn.Module, info: TaskInfo, class_index: str | None) -> torch.nn.Module:
+    """The function IG explains: the model itself, or for a multi-output regressor without --class the mean of
+    its outputs (with --class K the engine's target picks output K)."""
+    if info.name == "multioutput_regression" and class_index in (None, "all"):
+        return _MeanOutput(module).eval()
+    if info.name == "multioutput_regression":
+        return _SelectOutput(module, int(class_index)).eval()
+    return module
+
+
+class _SelectOutput(torch.nn.Module):
+    """Output ``k`` of a multi-output model, (n, k) -> (n,)."""
+
+    def __init__(self, module: torch.nn.Module, k: int) -> None:
+        super().__init__()
+        self.module = module
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.module(x)
+        return out.reshape(out.shape[0], -1)[:, self.k]
+
+
+def _explained_values(module: torch.nn.Module, X: np.ndarray, target: torch.Tensor | None, device: str) -> np.ndarray:
+    """The explained output per row: (n,)."""
+    out = np.asarray(probes.predict(module, X, device=device)).reshape(X.shape[0], -1)
+    if target is None:
+        return out[:, 0]
+    return out[np.arange(X.shape[0]), target.numpy()]

@@ -1,20 +1,34 @@
-"""Model-side evidence for the findings: what happens to the loss when a feature is neutralised, and what the
-model says at the baseline. These need the model, so they live apart from the pure numpy analyses."""
+"""Model-side evidence for the findings: what happens to the loss when a feature's information is taken away,
+and what the model says at the baseline. These need the model, so they live apart from the pure numpy analyses."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["predict", "task_loss", "neutralised_losses", "baseline_outputs"]
+from audit.analysis.task import TaskInfo, expected_loss_change, per_row_loss
+
+__all__ = ["predict", "neutralisation_effects", "baseline_outputs"]
+
+
+def _model_dtype(model: torch.nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.dtype.is_floating_point:
+            return p.dtype
+    return torch.float32
 
 
 def predict(model: torch.nn.Module, X: np.ndarray, *, device: str = "cpu", batch: int = 8192) -> np.ndarray:
-    """Model outputs for rows ``X`` of shape (n, *fs): (n,) for one output, (n, k) for k outputs."""
+    """Model outputs for rows ``X`` of shape (n, *fs): (n,) for one output, (n, k) for k outputs.
+
+    Inputs are given the model's own floating dtype (a float64 model gets float64 rows)."""
+    dtype = _model_dtype(model)
     outs = []
     with torch.no_grad():
         for i in range(0, X.shape[0], batch):
-            xb = torch.as_tensor(X[i : i + batch], dtype=torch.float32, device=device)
+            xb = torch.as_tensor(X[i : i + batch], device=device).to(dtype)
             out = model(xb)
             out = out.reshape(out.shape[0], -1)  # (b, k)
             outs.append(out.double().cpu().numpy())
@@ -22,45 +36,67 @@ def predict(model: torch.nn.Module, X: np.ndarray, *, device: str = "cpu", batch
     return Y[:, 0] if Y.shape[1] == 1 else Y
 
 
-def task_loss(outputs: np.ndarray, y: np.ndarray) -> float:
-    """Mean squared error for (n,) outputs; cross-entropy on logits for (n, k) outputs and integer labels."""
-    if outputs.ndim == 1:
-        return float(np.mean((outputs - y) ** 2))
-    z = outputs - outputs.max(axis=1, keepdims=True)  # (n, k)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    labels = y.astype(np.int64)
-    return float(-np.mean(logp[np.arange(labels.shape[0]), labels]))
-
-
-def neutralised_losses(
+def neutralisation_effects(
     model: torch.nn.Module,
     X: np.ndarray,
     y: np.ndarray,
-    baseline: np.ndarray,
-    features: list[int],
+    groups: Sequence[Sequence[int]],
+    task: TaskInfo,
     *,
+    method: str = "permute",
+    baseline: np.ndarray | None = None,
+    n_repeats: int = 3,
+    seed: int = 0,
     device: str = "cpu",
-) -> tuple[float, dict[int, float]]:
-    """The model's loss on ``(X, y)`` and, for each feature index in ``features``, the loss with that column
-    set to its baseline value (the feature "neutralised": it can no longer move the output).
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray, float]]]:
+    """Per-row loss changes when each group of columns loses its information.
 
     Parameters
     ----------
     X : ndarray of shape (n, F)
-    y : ndarray of shape (n,)
-    baseline : ndarray of shape (F,)
+    y : ndarray of shape (n,) or (n, k)
+    groups : sequence of sequences of column indices
+        Each group is neutralised as a whole (its columns permuted with one shared permutation of the rows, so
+        their joint distribution is kept, or all set to the baseline).
+    task : TaskInfo
+    method : {"permute", "baseline"}
+    baseline : ndarray of shape (F,), needed with ``method="baseline"``
+    n_repeats : int
+        Permutations averaged per group (``baseline`` needs one).
 
     Returns
     -------
-    base_loss, {feature index: loss with that feature neutralised}
+    base_out : ndarray of shape (n,) or (n, k)
+        The model's outputs on ``X``.
+    base_loss : ndarray of shape (n,)
+        Per-row loss on ``X``.
+    effects : list of (d, r, neutralised_loss), one per group
+        ``d`` (n,): per-row loss change (neutralised minus original), averaged over repeats; ``r`` (n,): per-row
+        change expected if the model were right (:func:`audit.analysis.task.expected_loss_change`);
+        ``neutralised_loss``: the mean loss after neutralising.
     """
-    base = task_loss(predict(model, X, device=device), y)
-    out: dict[int, float] = {}
-    for j in features:
-        Xn = X.copy()
-        Xn[:, j] = baseline[j]
-        out[j] = task_loss(predict(model, Xn, device=device), y)
-    return base, out
+    base_out = predict(model, X, device=device)
+    base_loss = per_row_loss(base_out, y, task)
+    rng = np.random.default_rng(seed)
+    reps = 1 if method == "baseline" else max(int(n_repeats), 1)
+    effects = []
+    for g in groups:
+        cols = list(g)
+        d = np.zeros(X.shape[0])
+        r = np.zeros(X.shape[0])
+        for _ in range(reps):
+            Xn = X.copy()
+            if method == "baseline":
+                Xn[:, cols] = np.asarray(baseline)[cols]
+            else:
+                Xn[:, cols] = X[rng.permutation(X.shape[0])][:, cols]
+            out = predict(model, Xn, device=device)
+            d += per_row_loss(out, y, task) - base_loss
+            r += expected_loss_change(base_out, out, task)
+        d /= reps
+        r /= reps
+        effects.append((d, r, float(np.mean(base_loss + d))))
+    return base_out, base_loss, effects
 
 
 def baseline_outputs(model: torch.nn.Module, baseline: np.ndarray, *, device: str = "cpu") -> np.ndarray:

@@ -123,11 +123,14 @@ class Convergence:
 
 @dataclass(frozen=True)
 class Crosscheck:
+    """Native against Captum on a sample of rows. A check that did not run has ``rows == 0``, ``None`` for
+    every measured field and the reason in ``skipped_reason``: it never reads as passed."""
+
     rows: int
-    max_abs_diff: float
-    max_rel_diff: float
-    rank_spearman: float
-    passed: bool
+    max_abs_diff: float | None
+    max_rel_diff: float | None
+    rank_spearman: float | None
+    passed: bool | None
     method: str = ""
     n_steps: int = 0
     tol_abs: float = 0.0
@@ -227,7 +230,7 @@ class ImageSummary:
 class AuditRun:
     schema_version: int
     verdict: Verdict
-    task: str  # regression | classification | image_classification
+    task: str  # regression | multioutput_regression | binary_classification | classification | image_classification
     features: tuple[FeatureStat, ...]
     convergence: Convergence
     crosscheck: Crosscheck
@@ -247,6 +250,9 @@ class AuditRun:
     images: ImageSummary | None = None
     artifacts: dict[str, str] = field(default_factory=dict)  # kind -> file name next to audit.json
     notes: tuple[str, ...] = ()  # things the user should know (fallback paths taken, rows sampled, ...)
+    task_reason: str = ""  # how the task was chosen: "binary classification, detected: one output and ..."
+    class_names: tuple[str, ...] = ()  # labels of the model's outputs, when known
+    signed_class: str = ""  # the class the direction samples explain (classifiers), e.g. "1" or "malignant"
 
 
 def verdict_from_findings(findings: typing.Iterable[Finding]) -> Verdict:

@@ -1,8 +1,9 @@
 """Planted cases for the detector tests: linear models with closed-form IG and losses, built with numpy only.
 
 For a linear model ``F(x) = w . x`` and baseline ``x' = 0``, Integrated Gradients is exactly ``w * (x - 0)``
-(Sundararajan et al., 2017); the loss with feature j neutralised (set to its baseline 0) is the MSE of
-``F`` with column j zeroed. Nothing here decides a detector's outcome: the tests compare against thresholds.
+(Sundararajan et al., 2017); the loss with feature j neutralised (set to its baseline 0) is the squared error of
+``F`` with column j zeroed, row by row, and the change a correct model would expect is the squared output change
+``(w_j x_j)^2``. Nothing here decides a detector's outcome: the tests compare against thresholds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audit.analysis import global_ranking
+from audit.analysis.neutralisation import NeutralisationStat, benefit_interval
 from audit.results import FeatureStat
 
 
@@ -25,6 +27,7 @@ class LinearCase:
     stats: tuple[FeatureStat, ...]
     base_loss: float
     neutralised_loss: dict[str, float]
+    neutralisation: tuple[NeutralisationStat, ...]  # one per feature, each its own group
 
 
 def linear_case(
@@ -34,12 +37,20 @@ def linear_case(
     w = np.asarray(w, dtype=float)
     A = X * w  # (n, F): IG of a linear model, baseline 0
     pred = X @ w
-    base = float(np.mean((pred - y) ** 2))
+    row_loss = (pred - y) ** 2  # (n,)
+    base = float(np.mean(row_loss))
+    stats = global_ranking(A, names, n_boot=n_boot, seed=0)
+    share = {s.name: s.share for s in stats}
     neutral = {}
+    evidence = []
     for j, name in enumerate(names):
         pred_j = pred - X[:, j] * w[j]  # column j set to its baseline value 0
-        neutral[name] = float(np.mean((pred_j - y) ** 2))
-    return LinearCase(X, y, w, tuple(names), A, global_ranking(A, names, n_boot=n_boot, seed=0), base, neutral)
+        d = (pred_j - y) ** 2 - row_loss  # per-row loss change
+        r = (pred_j - pred) ** 2  # what a correct model would lose
+        neutral[name] = float(np.mean(row_loss + d))
+        b, lo, hi = benefit_interval(d, r, n_boot=max(n_boot, 20), seed=j)
+        evidence.append(NeutralisationStat((name,), share[name], base, neutral[name], b, lo, hi, len(y), "baseline"))
+    return LinearCase(X, y, w, tuple(names), A, stats, base, neutral, tuple(evidence))
 
 
 def stats_from_shares(shares: list[float], names: list[str] | None = None) -> tuple[FeatureStat, ...]:

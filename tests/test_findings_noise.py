@@ -52,11 +52,15 @@ def test_undeclared_noise_is_flagged_by_neutralisation_route_2():
     X, y = _data()
     case = linear_case(X, y, [1.0, 1.0, 0.8], NAMES)
     assert case.neutralised_loss["x2"] < case.base_loss  # zeroing the noise weight makes the model exact
-    out = noise.detect(stats=case.stats, thresholds=T, base_loss=case.base_loss, neutralised_loss=case.neutralised_loss)
+    out = noise.detect(stats=case.stats, thresholds=T, neutralisation=case.neutralisation)
     assert [f.features for f in out] == [("x2",)]
     ev = out[0].evidence
     assert ev["route"] == "neutralisation" and ev["loss_rel_change"] == pytest.approx(-1.0)
     assert ev["base_loss"] == pytest.approx(0.64, rel=0.1)  # 0.8^2 * var(x2)
+    # removing the noise takes away exactly the loss its influence adds: benefit -1, the opposite of a real feature
+    assert ev["benefit"] == pytest.approx(-1.0) and ev["benefit_ci_high"] == pytest.approx(-1.0)
+    # the message says the loss went down, and never that it "does not worsen" next to a positive change
+    assert "lowers the model's loss" in out[0].message and "-100.0%" in out[0].message
 
 
 def test_declared_and_neutralisation_do_not_double_count():
@@ -66,8 +70,7 @@ def test_declared_and_neutralisation_do_not_double_count():
         stats=case.stats,
         thresholds=T,
         declared_noise=["x2"],
-        base_loss=case.base_loss,
-        neutralised_loss=case.neutralised_loss,
+        neutralisation=case.neutralisation,
     )
     assert [(f.features, f.evidence["route"]) for f in out] == [(("x2",), "declared")]
 
@@ -80,8 +83,7 @@ def test_model_that_ignores_noise_is_quiet():
         stats=case.stats,
         thresholds=T,
         declared_noise=["x2"],
-        base_loss=case.base_loss,
-        neutralised_loss=case.neutralised_loss,
+        neutralisation=case.neutralisation,
     )
     assert out == []  # ... but its share is far below the real-attribution bar
 
@@ -105,19 +107,42 @@ def test_features_whose_neutralisation_hurts_are_never_flagged(seed, k, noise_sd
     names = [f"f{j}" for j in range(k)]
     case = linear_case(X, y, w, names, n_boot=20)
     assert all(case.neutralised_loss[nm] > case.base_loss for nm in names)
-    assert (
-        noise.detect(stats=case.stats, thresholds=T, base_loss=case.base_loss, neutralised_loss=case.neutralised_loss)
-        == []
-    )
+    assert noise.detect(stats=case.stats, thresholds=T, neutralisation=case.neutralisation) == []
+
+
+@settings(derandomize=True, max_examples=30, deadline=None)
+@given(st.integers(0, 2**31), st.floats(0.5, 3.0), st.floats(0.05, 0.3))
+def test_small_real_feature_under_large_residual_error_is_not_noise(seed, residual_sd, w_small):
+    """y = x0 + w x1 + e with a large residual e: removing x1 raises the loss by only w^2 against a loss of
+    sd^2 (a 1% threshold on the loss calls it useless), but its benefit ratio is 1 in expectation."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((2_000, 2))
+    w = np.array([1.0, w_small])
+    y = X @ w + residual_sd * rng.standard_normal(2_000)
+    case = linear_case(X, y, w, ["x0", "x1"], n_boot=50)
+    assert noise.detect(stats=case.stats, thresholds=T, neutralisation=case.neutralisation) == []
+
+
+def test_correlated_copies_are_neutralised_as_one_group():
+    """x1 is x0 plus a little noise: the ranking splits the signal between them, and only the group says
+    whether it helps."""
+    from audit.analysis.neutralisation import correlated_groups
+
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal(1_000)
+    X = np.column_stack([x0, x0 + 0.05 * rng.standard_normal(1_000), rng.standard_normal(1_000)])
+    assert correlated_groups(X, 0.7) == [[0, 1], [2]]
+    assert correlated_groups(X, 1.01) == [[0], [1], [2]]  # a threshold above 1 never groups
 
 
 def test_bad_input():
     stats = stats_from_shares([1.0, 1.0])
     with pytest.raises(UsageError, match="'zz' is not among"):
         noise.detect(stats=stats, thresholds=T, declared_noise=["zz"])
-    with pytest.raises(UsageError, match="'zz', which is not among"):
-        noise.detect(stats=stats, thresholds=T, base_loss=1.0, neutralised_loss={"zz": 1.0})
-    with pytest.raises(UsageError, match="finite"):
-        noise.detect(stats=stats, thresholds=T, base_loss=float("nan"), neutralised_loss={"x0": 1.0})
+    from audit.analysis.neutralisation import NeutralisationStat
+
+    bad = NeutralisationStat(("zz",), 0.5, 1.0, 1.0, 0.0, -0.1, 0.1, 10, "permute")
+    with pytest.raises(UsageError, match="names 'zz', which is not among"):
+        noise.detect(stats=stats, thresholds=T, neutralisation=[bad])
     with pytest.raises(UsageError, match="global ranking"):
         noise.detect(stats=(), thresholds=T)

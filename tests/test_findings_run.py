@@ -36,8 +36,7 @@ def _clean_input(seed: int, n: int, k: int, **overrides) -> FindingsInput:
         names=tuple(names),
         univariate=univariate_power(X, y, "regression"),
         identifier=identifier_like(X, names),
-        base_loss=case.base_loss,
-        neutralised_loss=case.neutralised_loss,
+        neutralisation=case.neutralisation,
         drift=drift(X, X_ref, {s.name: s.share for s in case.stats}, names),
         n_rows=n,
         n_ref_rows=n,
@@ -77,8 +76,8 @@ def test_planted_problems_come_out_worst_first_with_json_evidence():
     got = [(f.severity, f.code, f.features) for f in out]
     assert got == [
         (Severity.FAIL, "target_leakage", ("leak",)),
-        (Severity.WARN, "concentration_skew", ("leak",)),
         (Severity.WARN, "noise_leakage", ("x2",)),
+        (Severity.INFO, "concentration_skew", ("leak",)),
         (Severity.INFO, "engine_disagreement", ()),
     ]
     assert verdict_from_findings(out) is Verdict.FAIL

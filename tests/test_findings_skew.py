@@ -35,7 +35,7 @@ def test_gini_matches_mean_absolute_difference(values):
 
 def test_one_dominant_feature_warns():
     (f,) = skew.detect_concentration(stats=stats_from_shares([0.6, 0.1, 0.1, 0.1, 0.1]), thresholds=T)
-    assert (f.code, f.severity, f.features) == ("concentration_skew", Severity.WARN, ("x0",))
+    assert (f.code, f.severity, f.features) == ("concentration_skew", Severity.INFO, ("x0",))
     assert f.evidence["top1_share"] == pytest.approx(0.6) and "60.0%" in f.message
     assert f.evidence["gini"] == pytest.approx(skew.gini(np.array([0.6, 0.1, 0.1, 0.1, 0.1])), rel=1e-3)
 

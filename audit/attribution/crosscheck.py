@@ -198,9 +198,8 @@ def crosscheck(
     elif method != "gausslegendre" and int(native.steps.min()) < 2:
         skip = f"Captum's {method} needs at least 2 steps and the native result used 1; cross-check with 2 or more"
     if skip:
-        nan = float("nan")
         return Crosscheck(
-            rows=0, max_abs_diff=nan, max_rel_diff=nan, rank_spearman=nan, passed=False, method=method,
+            rows=0, max_abs_diff=None, max_rel_diff=None, rank_spearman=None, passed=None, method=method,
             n_steps=int(native.steps.max()), tol_abs=float(tol_abs), tol_rel=float(tol_rel),
             native_median_rel_delta=float(native.rel_delta.median()), captum_version=captum_version(),
             skipped_reason=skip,

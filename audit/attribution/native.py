@@ -684,9 +684,10 @@ def _pass_coupled(
     return diff * total, f[1], f[0]
 
 
-def _rel(delta: torch.Tensor, fx: torch.Tensor, fb: torch.Tensor) -> torch.Tensor:
+def _rel(delta: torch.Tensor, fx: torch.Tensor, fb: torch.Tensor, delta_floor: float = 0.0) -> torch.Tensor:
+    """|delta| / max(|F(x) - F(x')|, delta_floor, 1e-6 (1 + max(|F(x)|, |F(x')|)))."""
     span = (fx - fb).abs()
-    floor = 1e-6 * (1.0 + torch.maximum(fx.abs(), fb.abs()))
+    floor = (1e-6 * (1.0 + torch.maximum(fx.abs(), fb.abs()))).clamp(min=float(delta_floor))
     return delta.abs() / torch.maximum(span, floor)
 
 
@@ -883,6 +884,7 @@ def integrated_gradients(
     chunk_rows: int | None = None,
     points_per_pass: int | None = None,
     check_independence: bool = True,
+    delta_floor: float = 0.0,
     progress: ProgressFn | None = None,
 ) -> IGResult:
     """Integrated Gradients for a batch of rows.
@@ -929,6 +931,10 @@ def integrated_gradients(
         into equal passes); no timing.
     check_independence : bool, default True
         Probe whether rows interact within a batch; if they do, use the slow exact per-point path.
+    delta_floor : float, default 0.0
+        Floor of the denominator of the relative completeness error, ``|delta| / max(|F(x) - F(x')|,
+        delta_floor)``: rows whose output barely moves are judged on their absolute error against this typical
+        change (the pipeline passes a fraction of the data set's median ``|F(x) - F(x')|``).
     progress : callable(done_rows, total_rows), optional
 
     Returns
@@ -954,6 +960,8 @@ def integrated_gradients(
         x = x.float()
     if not torch.isfinite(x).all():
         raise AttributionError("inputs hold NaN or infinite values; clean the data first")
+    if not (math.isfinite(delta_floor) and delta_floor >= 0):
+        raise AttributionError(f"delta_floor must be a finite number >= 0, got {delta_floor}")
     if not (0 < tolerance < 1e3):
         raise AttributionError(f"tolerance must be a positive number, got {tolerance}")
     dev = resolve_device(device)
@@ -1055,8 +1063,8 @@ def integrated_gradients(
             # a row is done when the averaged completeness error is within tolerance and so is the error
             # without cancellation between references (sum |delta_k| / sum |span_k|; the same for one reference)
             avg_delta = attributions[rows].sum(dim=tuple(range(1, x.dim()))) - (fx[rows] - fb[rows])
-            no_cancel = _rel(abs_delta_s, abs_span_s, torch.zeros_like(abs_span_s))
-            worst = torch.maximum(_rel(avg_delta, fx[rows], fb[rows]), no_cancel)
+            no_cancel = _rel(abs_delta_s, abs_span_s, torch.zeros_like(abs_span_s), delta_floor * n_refs)
+            worst = torch.maximum(_rel(avg_delta, fx[rows], fb[rows], delta_floor), no_cancel)
             left = torch.nonzero(worst > tolerance).flatten()  # positions within this level's rows
             if left.numel() == 0:
                 break
@@ -1069,7 +1077,7 @@ def integrated_gradients(
         f_x=fx,
         f_baseline=fb,
         delta=delta,
-        rel_delta=_rel(delta, fx, fb),
+        rel_delta=_rel(delta, fx, fb, delta_floor),
         steps=steps_used,
         method=method,
         n_steps=n_steps,

@@ -26,13 +26,21 @@ def run_command(
                                      "can run code: only for files you trust."),
     class_index: str = typer.Option(None, "--class", help="Classifiers: explain class K, or 'all'. Default: the "
                                     "predicted class."),
+    task: str = typer.Option(None, "--task", help="auto (default) | regression | binary | multiclass | multioutput. "
+                             "auto: one output and a 0/1 target is binary, k outputs and labels 0..k-1 multiclass, "
+                             "k outputs and k target columns multi-output regression."),
+    class_names: str = typer.Option(None, "--class-names", help="Comma list of class labels, in output order, for "
+                                    "the report."),
+    sep: str = typer.Option(None, "--sep", help="CSV separator: ',', ';', 'tab'. Default: detected from the header."),
+    neutralise: str = typer.Option(None, "--neutralise", help="How noise_leakage takes a feature's information "
+                                   "away: permute (default, within its column) | baseline."),
     out: str = typer.Option(None, "--out", "-o", help="Output folder. Default: reports/latest."),
     baseline: str = typer.Option(None, "--baseline", help="zero | mean | median | a one-row CSV (images: "
                                  "black | blur | noise | mean)."),
     method: str = typer.Option(None, "--method", help="gausslegendre (default) | riemann_left | riemann_right | "
                                "riemann_middle | riemann_trapezoid."),
-    n_steps: str = typer.Option(None, "--n-steps", help="Integration steps, or 'auto' to refine rows that have not "
-                                "converged. Default 50."),
+    n_steps: str = typer.Option(None, "--n-steps", help="Integration steps, or 'auto' (default): 16 steps, refined "
+                                "only for rows whose completeness error is above the tolerance, up to --max-steps."),
     max_steps: int = typer.Option(None, "--max-steps", help="With --n-steps auto: the most steps a row may get. "
                                   "Default 1024."),
     noise_features: list[str] = typer.Option(None, "--noise-features", help="Glob of features you know are noise "
@@ -67,7 +75,8 @@ def run_command(
 
     flags = {
         "model": model, "data": data, "target_col": target_col, "drop": drop, "arch": arch,
-        "trust_model": trust_model, "class_index": class_index, "out": out, "baseline": baseline,
+        "trust_model": trust_model, "class_index": class_index, "task": task, "class_names": class_names,
+        "sep": sep, "neutralise": neutralise, "out": out, "baseline": baseline,
         "method": method, "n_steps": n_steps, "max_steps": max_steps, "noise_features": noise_features,
         "slice_col": slice_col,
         "reference": reference, "crosscheck_rows": crosscheck_rows, "device": device, "dtype": dtype,

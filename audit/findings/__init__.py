@@ -10,10 +10,10 @@ code                      module                                  severity
 ``noise_leakage``         :mod:`audit.findings.noise`             warn / fail
 ``target_leakage``        :mod:`audit.findings.leakage`           fail
 ``identifier_leakage``    :mod:`audit.findings.leakage`           warn / fail (rank 1)
-``concentration_skew``    :mod:`audit.findings.skew`              warn
+``concentration_skew``    :mod:`audit.findings.skew`              info
 ``slice_skew``            :mod:`audit.findings.skew`              warn
 ``drift_skew``            :mod:`audit.findings.skew`              warn
-``baseline_not_neutral``  :mod:`audit.findings.baseline`          warn
+``baseline_not_neutral``  :mod:`audit.findings.baseline`          info
 ``not_converged``         :mod:`audit.findings.convergence`       warn / fail
 ``engine_disagreement``   :mod:`audit.findings.crosscheck`        info / warn / fail
 ``spatial_leakage``       :mod:`audit.findings.spatial`           warn / fail
@@ -22,11 +22,13 @@ code                      module                                  severity
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
+from audit.analysis.neutralisation import NeutralisationStat
+from audit.analysis.task import TASK_NAMES
 from audit.config import Thresholds
 from audit.errors import UsageError
 from audit.findings import baseline, convergence, crosscheck, leakage, noise, skew, spatial
@@ -46,7 +48,7 @@ CODES = (
     crosscheck.CODE,
     spatial.CODE,
 )
-TASKS = ("regression", "classification", "image_classification")
+TASKS = TASK_NAMES
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +57,8 @@ class FindingsInput:
 
     Attributes
     ----------
-    task : {"regression", "classification", "image_classification"}
+    task : str
+        One of :data:`audit.analysis.task.TASK_NAMES`.
     stats : tuple of FeatureStat
         The global ranking (:func:`audit.analysis.global_ranking`).
     names : tuple of str
@@ -67,10 +70,9 @@ class FindingsInput:
         :func:`audit.analysis.identifier_like`; switches on ``identifier_leakage``.
     declared_noise : tuple of str
         Features the user declared as noise (route 1 of ``noise_leakage``).
-    base_loss : float, optional
-        The model's loss on the audited rows; with ``neutralised_loss``, route 2 of ``noise_leakage``.
-    neutralised_loss : mapping of str to float
-        Loss with each (real-attribution) feature set to its baseline value.
+    neutralisation : tuple of NeutralisationStat
+        Benefit of each candidate feature or correlated group (:mod:`audit.analysis.neutralisation`); route 2
+        of ``noise_leakage``.
     slices : tuple of SliceProfile
         :func:`audit.analysis.slice_profiles`; switches on ``slice_skew``.
     drift : tuple of DriftStat
@@ -96,8 +98,7 @@ class FindingsInput:
     univariate: np.ndarray | None = None
     identifier: np.ndarray | None = None
     declared_noise: tuple[str, ...] = ()
-    base_loss: float | None = None
-    neutralised_loss: Mapping[str, float] = field(default_factory=dict)
+    neutralisation: tuple[NeutralisationStat, ...] = ()
     slices: tuple[SliceProfile, ...] = ()
     drift: tuple[DriftStat, ...] = ()
     n_rows: int | None = None
@@ -125,6 +126,7 @@ class FindingsInput:
         object.__setattr__(self, "declared_noise", tuple(self.declared_noise))
         object.__setattr__(self, "slices", tuple(self.slices))
         object.__setattr__(self, "drift", tuple(self.drift))
+        object.__setattr__(self, "neutralisation", tuple(self.neutralisation))
         object.__setattr__(self, "class_names", tuple(self.class_names))
 
 
@@ -153,17 +155,15 @@ def run_detectors(inp: FindingsInput, thresholds: Thresholds) -> tuple[Finding, 
         stats=inp.stats,
         thresholds=thresholds,
         declared_noise=inp.declared_noise,
-        base_loss=inp.base_loss,
-        neutralised_loss=inp.neutralised_loss,
+        neutralisation=inp.neutralisation,
     )
-    regression_like = "regression" if inp.task == "regression" else "classification"
     out += leakage.detect(
         stats=inp.stats,
         names=inp.names,
         thresholds=thresholds,
         univariate=inp.univariate,
         identifier=inp.identifier,
-        task=regression_like,
+        task=inp.task,
     )
     out += skew.detect(
         stats=inp.stats,

@@ -1,4 +1,6 @@
-"""``baseline_not_neutral`` (warn): attributions are measured from a reference point the model finds unusual.
+"""``baseline_not_neutral`` (info): attributions are measured from a reference point the model finds unusual.
+
+Info, not a warning: it says how to read the attributions, not that the model is wrong.
 
 Integrated Gradients explains ``F(x) - F(x')``; the explanation is only about "what makes this row different
 from nothing" when ``F(x')`` itself is unremarkable (Sundararajan, Taly & Yan, ICML 2017, section 3.2).
@@ -63,10 +65,10 @@ def detect(
 
     Parameters
     ----------
-    task : {"regression", "classification", "image_classification"}
+    task : {"regression", "binary_classification", "classification", "image_classification"}
     baseline_output : float or ndarray of shape (1,) or (n_classes,)
         ``F(baseline)``: the prediction (regression) or the output vector (classification; see
-        :func:`baseline_probabilities`).
+        :func:`baseline_probabilities`; a binary classifier passes its two class probabilities).
     thresholds : Thresholds
         Uses ``baseline_z`` (regression) and ``baseline_max_prob`` (classification).
     output_mean, output_std : float, optional
@@ -78,7 +80,7 @@ def detect(
     Returns
     -------
     list of Finding
-        At most one ``baseline_not_neutral`` warning.
+        At most one ``baseline_not_neutral`` note (info).
     """
     if task == "regression":
         if output_mean is None or output_std is None:
@@ -97,7 +99,7 @@ def detect(
         return [
             Finding(
                 code=CODE,
-                severity=Severity.WARN,
+                severity=Severity.INFO,
                 features=(),
                 message=(
                     f"The baseline is not a neutral input: the model predicts {_fmt(value)} there, {z:.1f} standard "
@@ -113,8 +115,10 @@ def detect(
                 },
             )
         ]
-    if task not in ("classification", "image_classification"):
-        raise UsageError(f"unknown task '{task}'; use regression, classification or image_classification")
+    if task not in ("classification", "binary_classification", "image_classification"):
+        raise UsageError(
+            f"unknown task '{task}'; use regression, binary_classification, classification or image_classification"
+        )
     probs = baseline_probabilities(np.asarray(baseline_output))
     k = int(np.argmax(probs))
     p = float(probs[k])
@@ -123,11 +127,11 @@ def detect(
     if class_names and len(class_names) != probs.size:
         raise UsageError(f"{len(class_names)} class names for {probs.size} model outputs; pass one name per class")
     label = str(class_names[k]) if class_names else str(k)
-    advice = _ADVICE if task == "classification" else "try another --baseline (blur or mean)"
+    advice = "try another --baseline (blur or mean)" if task == "image_classification" else _ADVICE
     return [
         Finding(
             code=CODE,
-            severity=Severity.WARN,
+            severity=Severity.INFO,
             features=(),
             message=(
                 f"The baseline is not a neutral input: the model already gives class '{label}' {_pct(p)} "

@@ -1,23 +1,26 @@
 """``noise_leakage``: the model relies on a feature that carries no information about the target.
 
-Two routes, one finding per feature:
+Two routes:
 
 1. *Declared*: the user named the feature as noise (``--noise-features``) and its attribution is clearly real:
    ``share >= real_share_factor / n_features`` and the bootstrap interval of its mean |attribution| is above 0.
-2. *Neutralisation* (needs the target): the feature has real attribution, yet setting it to its baseline value
-   does not worsen the model's loss by at least ``neutralise_rel_gain * base_loss`` (or even improves it). A
-   feature that moves the output without helping the fit is noise to the model, declared or not.
+2. *Neutralisation* (needs the target): a feature, or a group of correlated features, has real attribution, yet
+   taking its information away (:mod:`audit.analysis.neutralisation`: permuting it within its column by default)
+   costs the model less than ``noise_max_benefit`` of the loss its influence on the output would cost if it
+   carried signal, at the upper end of a 95% bootstrap interval over rows. A genuine feature has a benefit ratio
+   near 1; one the model follows without signal, near -1 (removing it helps).
 
-Severity: ``fail`` when the feature's share is at least ``noise_fail_share_factor / n_features`` (it carries as
-much as an average feature), ``warn`` below. A model that ignores its noise columns gives them shares far
-below the real-attribution bar and is never flagged.
+Severity: ``fail`` when the feature's (group's) share is at least ``noise_fail_share_factor / n_features`` (it
+carries as much as an average feature), ``warn`` below. A model that ignores its noise columns gives them shares
+far below the real-attribution bar and is never flagged.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
+from audit.analysis.neutralisation import NeutralisationStat
 from audit.config import Thresholds
 from audit.errors import UsageError
 from audit.findings._common import _check_stats, _fmt, _num, _pct, _real_bar
@@ -33,8 +36,7 @@ def detect(
     stats: Sequence[FeatureStat],
     thresholds: Thresholds,
     declared_noise: Sequence[str] = (),
-    base_loss: float | None = None,
-    neutralised_loss: Mapping[str, float] | None = None,
+    neutralisation: Sequence[NeutralisationStat] = (),
 ) -> list[Finding]:
     """Flag features the model relies on although they carry no signal.
 
@@ -43,19 +45,17 @@ def detect(
     stats : sequence of FeatureStat
         The global ranking (:func:`audit.analysis.global_ranking`), one per feature.
     thresholds : Thresholds
-        Uses ``real_share_factor``, ``neutralise_rel_gain`` and ``noise_fail_share_factor``.
+        Uses ``real_share_factor``, ``noise_max_benefit`` and ``noise_fail_share_factor``.
     declared_noise : sequence of str, default=()
         Feature names the user declared as noise (patterns already matched by the pipeline). Unknown names
         are an error.
-    base_loss : float, optional
-        The model's loss on the audited rows (MSE or cross-entropy). Route 2 runs only with it.
-    neutralised_loss : mapping of str to float, optional
-        The loss with one feature set to its baseline value, for (some of) the features with real attribution.
+    neutralisation : sequence of NeutralisationStat, default=()
+        The benefit of each candidate feature or correlated group (route 2 runs only with it).
 
     Returns
     -------
     list of Finding
-        One ``noise_leakage`` finding per flagged feature, in rank order; evidence says which route.
+        Declared features first, in rank order, then one finding per useless group; evidence says which route.
     """
     stats = _check_stats(stats)
     n_features = len(stats)
@@ -97,53 +97,55 @@ def detect(
                 )
             )
 
-    if base_loss is None or not neutralised_loss:
-        return findings
-    base = _finite(base_loss, "base_loss")
-    for name, loss in neutralised_loss.items():
-        if name not in by_name:
-            raise UsageError(f"neutralised loss given for '{name}', which is not among the model's features")
-        _finite(loss, f"neutralised loss of '{name}'")
-    for s in stats:  # route 2, in rank order
-        if s.name in flagged or s.name not in neutralised_loss or s.share < bar:
+    for g in sorted(neutralisation, key=lambda g: -g.share):  # route 2, largest share first
+        unknown = [nm for nm in g.features if nm not in by_name]
+        if unknown:
+            raise UsageError(f"neutralisation evidence names '{unknown[0]}', which is not among the model's features")
+        if set(g.features) & flagged or g.share < bar:
             continue
-        loss = float(neutralised_loss[s.name])
-        gain = loss - base
-        if gain >= thresholds.neutralise_rel_gain * abs(base):
+        if not (math.isfinite(g.ci_high) and g.ci_high < thresholds.noise_max_benefit):
             continue
-        rel = gain / abs(base) if base != 0 else None
-        change = f", {100 * rel:+.1f}%" if rel is not None else ""
-        findings.append(
-            Finding(
-                code=CODE,
-                severity=Severity.FAIL if s.share >= fail_share else Severity.WARN,
-                features=(s.name,),
-                message=(
-                    f"Setting '{s.name}' to its baseline value does not worsen the model's loss "
-                    f"({_fmt(base)} -> {_fmt(loss)}{change}) although it carries {_pct(s.share)} of all "
-                    "attribution, so the model relies on a feature that does not help it predict the target."
-                ),
-                evidence={
-                    "route": "neutralisation",
-                    "share": _num(s.share),
-                    "rank": s.rank,
-                    "base_loss": _num(base),
-                    "neutralised_loss": _num(loss),
-                    "loss_rel_change": _num(rel) if rel is not None else None,
-                    "min_rel_gain": _num(thresholds.neutralise_rel_gain),
-                    "real_share_bar": _num(bar),
-                    "fail_share": _num(fail_share),
-                },
-            )
-        )
+        findings.append(_useless_group(g, by_name, bar, fail_share, thresholds))
     return findings
 
 
-def _finite(x: float, what: str) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise UsageError(f"{what} must be a number, got {x!r}") from None
-    if not math.isfinite(v):
-        raise UsageError(f"{what} is {v}; the model's loss must be finite to judge neutralisation")
-    return v
+def _useless_group(
+    g: NeutralisationStat, by_name: dict[str, FeatureStat], bar: float, fail_share: float, thresholds: Thresholds
+) -> Finding:
+    names = g.features
+    what = f"'{names[0]}'" if len(names) == 1 else (
+        f"the correlated group {', '.join(repr(n) for n in names[:4])}{' ...' if len(names) > 4 else ''}"
+    )
+    how = "Shuffling" if g.method == "permute" else "Setting to its baseline value"
+    change = g.neutralised_loss - g.base_loss
+    rel = change / abs(g.base_loss) if g.base_loss else None
+    pct = f" ({100 * rel:+.1f}%)" if rel is not None else ""
+    verb = "lowers the model's loss" if change < 0 else "raises the model's loss only"
+    moved = f"{verb} from {_fmt(g.base_loss)} to {_fmt(g.neutralised_loss)}{pct}"
+    return Finding(
+        code=CODE,
+        severity=Severity.FAIL if g.share >= fail_share else Severity.WARN,
+        features=names,
+        message=(
+            f"{how} {what} {moved}, although it carries {_pct(g.share)} of all attribution: it delivers "
+            f"{_fmt(g.benefit)} of the benefit its influence on the output would bring if it carried signal "
+            f"(95% CI {_fmt(g.ci_low)} to {_fmt(g.ci_high)}; a genuine feature gives about 1), so the model relies "
+            "on input that does not help it predict the target."
+        ),
+        evidence={
+            "route": "neutralisation",
+            "method": g.method,
+            "share": _num(g.share),
+            "ranks": [by_name[n].rank for n in names],
+            "base_loss": _num(g.base_loss),
+            "neutralised_loss": _num(g.neutralised_loss),
+            "loss_rel_change": _num(rel) if rel is not None else None,
+            "benefit": _num(g.benefit),
+            "benefit_ci_low": _num(g.ci_low),
+            "benefit_ci_high": _num(g.ci_high),
+            "max_benefit": _num(thresholds.noise_max_benefit),
+            "rows": g.n_rows,
+            "real_share_bar": _num(bar),
+            "fail_share": _num(fail_share),
+        },
+    )

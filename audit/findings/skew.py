@@ -1,9 +1,11 @@
 """Skew detectors: attribution piled on few features, different across slices, or on drifted features.
 
-- ``concentration_skew`` (warn): the top feature carries ``>= top1_share`` of all attribution, or the top 3
+- ``concentration_skew`` (info): the top feature carries ``>= top1_share`` of all attribution, or the top 3
   carry ``>= top3_share``. A rule applies only when its threshold is at least twice the share its group would
   have if attribution were uniform (top-1 from 4 features at 0.5, top-3 from 8 at 0.8), so two or three
-  features are not "concentrated" by arithmetic. Evidence includes the Gini coefficient of the shares.
+  features are not "concentrated" by arithmetic. Evidence includes the Gini coefficient of the shares. Info, not
+  a warning: a target that truly depends on one or two inputs (y = f1 + 0.5 f2) gives a healthy model exactly
+  this profile, so concentration is a fact worth knowing, not a defect.
 - ``slice_skew`` (warn): groups of a slicing column (with at least ``slice_min_rows`` rows) whose ranking
   disagrees with the global one (Spearman ``< slice_spearman``), or whose top feature differs from a clear
   global leader (global top share ``>= slice_top_share_factor / n_features``). One finding per column.
@@ -67,7 +69,7 @@ def gini(shares: np.ndarray) -> float:
 
 
 def detect_concentration(*, stats: Sequence[FeatureStat], thresholds: Thresholds) -> list[Finding]:
-    """Warn when attribution sits on very few features (see the module notes for when each rule applies).
+    """Note when attribution sits on very few features (see the module notes for when each rule applies).
 
     Parameters
     ----------
@@ -79,7 +81,7 @@ def detect_concentration(*, stats: Sequence[FeatureStat], thresholds: Thresholds
     Returns
     -------
     list of Finding
-        At most one ``concentration_skew`` warning.
+        At most one ``concentration_skew`` note (info).
     """
     stats = _check_stats(stats)
     n_features = len(stats)
@@ -108,7 +110,7 @@ def detect_concentration(*, stats: Sequence[FeatureStat], thresholds: Thresholds
     return [
         Finding(
             code=CONCENTRATION_CODE,
-            severity=Severity.WARN,
+            severity=Severity.INFO,
             features=involved,
             message=message,
             evidence={

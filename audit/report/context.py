@@ -49,7 +49,7 @@ _VERDICT_HEADLINE = {
 
 # titles for the finding codes the detectors emit; unknown codes get their code in words
 _FINDING_TITLES = {
-    "noise_leakage": "A declared noise feature is used",
+    "noise_leakage": "The model relies on a feature that does not help it predict",
     "target_leakage": "Possible target leakage",
     "identifier_leakage": "An identifier-like column is used",
     "concentration_skew": "Attribution is concentrated in few features",
@@ -58,17 +58,17 @@ _FINDING_TITLES = {
     "baseline_not_neutral": "The baseline is not neutral",
     "slice_skew": "A slice ranks features differently",
     "drift_skew": "Important features drifted",
-    "slice_disagreement": "A slice ranks features differently",
-    "reference_drift": "Important features drifted",
     "spatial_leakage": "Attribution sits outside the object",
-    "unused_feature": "Features the model ignores",
-    "dead_feature": "Features the model ignores",
 }
+# titles that depend on how the finding was reached (evidence "route")
+_ROUTE_TITLES = {("noise_leakage", "declared"): "A declared noise feature is used"}
 
 
-def finding_title(code: str) -> str:
-    """A short heading for a finding code (``target_leakage`` -> ``Possible target leakage``)."""
-    return _FINDING_TITLES.get(code) or humanize_key(code)
+def finding_title(code: str, evidence: dict[str, Any] | None = None) -> str:
+    """A short heading for a finding code (``target_leakage`` -> ``Possible target leakage``); the route in the
+    evidence refines it (a declared noise feature, or one that neutralisation shows does not help)."""
+    route = (evidence or {}).get("route")
+    return _ROUTE_TITLES.get((code, route)) or _FINDING_TITLES.get(code) or humanize_key(code)
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
@@ -106,7 +106,7 @@ def _finding_context(i: int, f: Finding) -> dict[str, Any]:
     return {
         "anchor": f"finding-{i + 1}",
         "code": f.code,
-        "title": finding_title(f.code),
+        "title": finding_title(f.code, f.evidence),
         "severity": sev,
         "severity_label": _SEVERITY_LABEL[sev],
         "message": f.message,
@@ -256,14 +256,19 @@ def _pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
     return sum((p[0] - mx) * (p[1] - my) for p in pairs) / math.sqrt(sxx * syy)
 
 
-def _direction(r: float) -> str:
+def _direction(r: float, subject: str = "the output") -> str:
     if is_missing(r):
         return "no direction can be read from this sample"
     if r >= 0.3:
-        return f"higher values push the output up (correlation {fmt_signed(r, 2)})"
+        return f"higher values push {subject} up (correlation {fmt_signed(r, 2)})"
     if r <= -0.3:
-        return f"higher values push the output down (correlation {fmt_signed(r, 2)})"
+        return f"higher values push {subject} down (correlation {fmt_signed(r, 2)})"
     return f"no consistent direction (correlation {fmt_signed(r, 2)})"
+
+
+def _signed_subject(run: AuditRun) -> str:
+    """What the direction samples explain: the output, or one fixed class's score for every row."""
+    return f"the score of class '{run.signed_class}'" if run.signed_class else "the output"
 
 
 def _signed(run: AuditRun) -> list[dict[str, Any]]:
@@ -282,7 +287,7 @@ def _signed(run: AuditRun) -> list[dict[str, Any]]:
             {
                 "name": sample.name,
                 "chart": _markup(chart),
-                "direction": _direction(_pearson(sample.values, sample.attributions)),
+                "direction": _direction(_pearson(sample.values, sample.attributions), _signed_subject(run)),
                 "mean": fmt_signed(stat.mean) if stat else "n/a",
                 "rows": len(sample.values),
             }
@@ -604,6 +609,10 @@ def _facts(run: AuditRun) -> list[dict[str, str]]:
     if run.explained_output:
         task += f" (explains {run.explained_output})"
     facts = [{"label": "Task", "value": task, "status": ""}]
+    if run.task_reason:
+        facts.append({"label": "Task chosen", "value": run.task_reason, "status": ""})
+    if run.class_names:
+        facts.append({"label": "Classes", "value": ", ".join(run.class_names), "status": ""})
     if run.target_col:
         facts.append({"label": "Target", "value": run.target_col, "status": ""})
     if run.images is not None:
@@ -732,6 +741,7 @@ def build_context(run: AuditRun) -> dict[str, Any]:
         "ranking": _ranking(run, flags),
         "classes": _classes(run),
         "signed": _signed(run),
+        "signed_subject": _signed_subject(run),
         "convergence": _convergence(run),
         "crosscheck": _crosscheck(run),
         "expected": _expected(run),
