@@ -109,13 +109,26 @@ def _ceiling_seconds(
     return total
 
 
+def _model_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The dtype of the model's first floating-point parameter (float32 for a model without one)."""
+    for p in model.parameters():
+        if p.dtype.is_floating_point:
+            return p.dtype
+    return torch.float32
+
+
 def _predicted_class(model: torch.nn.Module, x: torch.Tensor, device: torch.device) -> torch.Tensor | None:
-    """Predicted class per row (n,) for a model with several outputs; None for a single-output model."""
+    """Predicted class per row (n,) for a model with several outputs, as an audit explains it (the argmax of
+    the row's outputs); None for a single-output model ((m,) or (m, 1))."""
     with torch.no_grad():
         out = model(x[:2].to(device))
-        if out.dim() == 1 or out.shape[-1] == 1:
+        if out.dim() <= 1 or (out.dim() == 2 and out.shape[1] == 1):
             return None
-        return torch.cat([model(x[s : s + 256].to(device)).argmax(-1).cpu() for s in range(0, x.shape[0], 256)])
+        parts = []
+        for s in range(0, x.shape[0], 256):
+            o = model(x[s : s + 256].to(device))  # (m, k)
+            parts.append(o.reshape(o.shape[0], -1).argmax(1).cpu())
+        return torch.cat(parts)
 
 
 def bench(
@@ -181,7 +194,7 @@ def bench(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = copy.deepcopy(model).to(dev)  # the caller's model stays where it is
-    x = x.detach().float().cpu()
+    x = x.detach().to(_model_dtype(model)).cpu()  # rows in the model's own dtype (a float64 model gets float64)
     n = x.shape[0]
     notes: list[str] = []
     tgt: object = target

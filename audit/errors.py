@@ -1,7 +1,9 @@
 """One exception family. Each message says what is wrong and what to do, in one line.
 
-The CLI catches :class:`AuditError` only, prints ``str(err)`` to stderr and exits with ``err.exit_code``.
-Anything else is a bug and keeps its traceback.
+The CLI (:func:`audit.cli._common.guarded`) prints ``str(err)`` of an :class:`AuditError` as one line on stderr
+and exits with ``err.exit_code``. Any other exception is a bug in audit: it keeps its traceback, is followed by
+one ``audit: internal error: ...`` line asking for a report, and exits with :data:`EXIT_BUG`, so that a crash
+never reads as a failed audit (exit 1).
 
 Exit codes (documented in the README):
 
@@ -9,6 +11,8 @@ Exit codes (documented in the README):
 - 1: the verdict is at or above ``--fail-on``
 - 2: usage error (bad option values, bad arguments to the engine)
 - 3: could not run (the model or the data could not be loaded or do not fit together)
+- 4: internal error, a bug in audit (the traceback is printed; please report it)
+- 130: interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ __all__ = [
     "EXIT_GATE",
     "EXIT_USAGE",
     "EXIT_CANNOT_RUN",
+    "EXIT_BUG",
+    "EXIT_INTERRUPTED",
     "AuditError",
     "UsageError",
     "DataError",
@@ -30,6 +36,8 @@ EXIT_OK = 0
 EXIT_GATE = 1
 EXIT_USAGE = 2
 EXIT_CANNOT_RUN = 3
+EXIT_BUG = 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 
 class AuditError(Exception):

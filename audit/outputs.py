@@ -4,6 +4,11 @@ Everything is written into a staging folder beside the output folder and moved i
 run and every requested format have succeeded, so a failed run never leaves an ``audit.json`` (or a report)
 that looks like a result. Per-row attributions stream to Parquet as they are computed, so memory stays
 bounded on large files.
+
+An output folder holds only one run's files: :meth:`Staging.finish` removes the outputs of an earlier run that
+this run does not rewrite (an old ``report.pdf`` beside a new html-only run). It removes only the names in
+:data:`OUTPUT_FILES`, the files this module writes, and never any other file of the folder (a demo's
+``model.pt`` and ``val.csv``, a user's notes).
 """
 
 from __future__ import annotations
@@ -22,12 +27,24 @@ import pyarrow.parquet as pq
 from audit.errors import UsageError
 from audit.results import AuditRun, save_run
 
-__all__ = ["Staging", "staging", "ATTRIBUTIONS_FILE", "RUN_FILE"]
+__all__ = [
+    "Staging",
+    "staging",
+    "ATTRIBUTIONS_FILE",
+    "RUN_FILE",
+    "HTML_FILE",
+    "PDF_FILE",
+    "HEATMAPS_FILE",
+    "OUTPUT_FILES",
+]
 
 RUN_FILE = "audit.json"
 ATTRIBUTIONS_FILE = "attributions.parquet"
 HTML_FILE = "report.html"
 PDF_FILE = "report.pdf"
+HEATMAPS_FILE = "heatmaps.npz"
+# every name a run may leave in its output folder; finish() removes the ones a later run does not rewrite
+OUTPUT_FILES = (RUN_FILE, HTML_FILE, PDF_FILE, ATTRIBUTIONS_FILE, HEATMAPS_FILE)
 
 
 class Staging:
@@ -59,7 +76,9 @@ class Staging:
         return self.path / name
 
     def finish(self, run: AuditRun, formats: tuple[str, ...]) -> dict[str, Path]:
-        """Write the requested formats, then move every staged file into the output folder."""
+        """Write the requested formats, move every staged file into the output folder and remove the earlier
+        run's outputs that this run did not rewrite (only names in :data:`OUTPUT_FILES`); audit.json goes
+        first and comes back last (see the steps below)."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -72,13 +91,42 @@ class Staging:
         if "json" in formats:
             save_run(run, self.path / RUN_FILE)
         self.out.mkdir(parents=True, exist_ok=True)
+        new = set(os.listdir(self.path))
+        # The order keeps the folder honest for a reader at every moment: an audit.json in it only ever names
+        # files of its own run, all present.
+        # 1. the earlier audit.json goes first: from here to step 4 the folder has no audit.json, so nothing
+        #    claims to be a result while files are replaced or removed (a crash in between leaves no result,
+        #    as a failed run does);
+        # 2. the new files (all but audit.json) move in, replacing their earlier namesakes;
+        # 3. earlier outputs this run did not rewrite are removed (only the names in OUTPUT_FILES);
+        # 4. the new audit.json moves in last, when every file it names is in place.
+        self._remove(RUN_FILE)
         written: dict[str, Path] = {}
-        # audit.json last, so a reader never sees it before the files it names
-        for name in sorted(os.listdir(self.path), key=lambda n: n == RUN_FILE):
+        for name in sorted(new - {RUN_FILE}):
             os.replace(self.path / name, self.out / name)
             written[name] = self.out / name
+        for name in OUTPUT_FILES:
+            if name not in new:
+                self._remove(name)
+        if RUN_FILE in new:
+            os.replace(self.path / RUN_FILE, self.out / RUN_FILE)
+            written[RUN_FILE] = self.out / RUN_FILE
         self.run = run
         return written
+
+    def _remove(self, name: str) -> None:
+        """Remove the earlier run's output ``name`` from the output folder, if it is a file there."""
+        target = self.out / name
+        if not (target.is_file() or target.is_symlink()):
+            return  # absent, or a folder of that name: not ours to delete
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise UsageError(
+                f"cannot remove the earlier run's '{target}' ({e.strerror}); delete it or pass another --out folder"
+            ) from None
 
     def abort(self) -> None:
         if self._writer is not None:

@@ -88,3 +88,46 @@ def test_cli_bench_errors_are_one_line_with_exit_code_2(args: list[str], message
     result = CliRunner().invoke(app, ["bench", *args])
     assert result.exit_code == 2
     assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def _classifier_case(tmp_path) -> tuple[str, str]:
+    """A 3-class TorchScript MLP on 4 features and a CSV of those 4 features plus a 'label' column."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.script(model), str(tmp_path / "m.pt"))
+    rows = "\n".join(f"{i / 10:.2f},{(i * 7) % 5 / 5:.2f},{-i / 9:.2f},{i % 3 - 1},{i % 3}" for i in range(24))
+    (tmp_path / "d.csv").write_text("a,b,c,d,label\n" + rows + "\n")
+    return str(tmp_path / "m.pt"), str(tmp_path / "d.csv")
+
+
+FAST = ["--rows", "16", "--repeats", "1", "--n-steps", "4"]
+
+
+def test_cli_bench_names_the_feature_mismatch_of_a_classifier_table(tmp_path) -> None:
+    model, data = _classifier_case(tmp_path)
+    result = CliRunner().invoke(app, ["bench", "--model", model, "--data", data, *FAST])
+    assert result.exit_code == 3, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert lines[0].startswith("audit: error: the model does not accept 5 features")
+    assert "--target-col" in lines[0] and "--drop" in lines[0]
+
+
+def test_cli_bench_times_a_classifier_on_each_rows_predicted_class(tmp_path) -> None:
+    model, data = _classifier_case(tmp_path)
+    result = CliRunner().invoke(app, ["bench", "--model", model, "--data", data, "--target-col", "label", *FAST,
+                                      "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    res = json.loads(result.stdout)
+    assert res["rows"] == 16 and res["feature_shape"] == [4]
+    assert any("predicted class" in n for n in res["notes"])
+    assert res["max_rel_diff_vs_captum"] < 1e-4  # both engines explained the same class of each row
+
+
+def test_bench_runs_a_float64_classifier_in_its_own_dtype() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).double().eval()
+    x = torch.rand(8, 4, generator=torch.Generator().manual_seed(0))  # float32 rows
+    res = bench(model, x, n_steps=4, repeats=1, captum_candidates=(), captum_default=False)
+    assert res["native_rows_per_s"] > 0 and res["max_rel_diff_vs_captum"] < 1e-6

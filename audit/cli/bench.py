@@ -22,9 +22,15 @@ __all__ = ["register", "bench_command"]
 
 
 def _load_rows(
-    data: str, rows: int, target_col: str | None, drop: list[str], image_size: int, resize: int
+    module: torch.nn.Module, data: str, rows: int, target_col: str | None, drop: list[str], image_size: int,
+    resize: int,
 ) -> torch.Tensor:
-    """Rows as a tensor (n, *feature_shape): a table's feature columns, or preprocessed images of a folder."""
+    """Rows as a tensor (n, *feature_shape): a table's feature columns, or preprocessed images of a folder.
+
+    The model is first tried on the data's shape, as ``audit run`` does, so a table whose columns do not fit
+    the model (a label column taken as a feature: pass --target-col or --drop) or images of the wrong size
+    end in one line (DataError) rather than a shape traceback from inside the timing.
+    """
     import torch
 
     path = Path(data)
@@ -34,11 +40,36 @@ def _load_rows(
         images = discover_images(path)
         k = min(rows, len(images))
         x, _ = load_batch(images, list(range(k)), size=image_size or None, resize=resize or None)
+        _check_images(module, x)
         return x
+    from audit.io.model import model_input_check
     from audit.io.tabular import inspect_table, read_table
 
     spec = inspect_table(path, target_col=target_col, drop=tuple(d for item in drop for d in item.split(",") if d))
+    model_input_check(module, len(spec.features))  # DataError naming --target-col/--drop on a mismatch
     return torch.from_numpy(read_table(spec, max_rows=rows).X)
+
+
+def _check_images(module: torch.nn.Module, x: torch.Tensor) -> None:
+    """Run the first image (1, C, H, W) through the model; a shape error becomes one DataError line."""
+    import torch
+
+    from audit.errors import DataError, ModelLoadError
+
+    param = next(iter(module.parameters()), None)
+    dtype, dev = (param.dtype, param.device) if param is not None else (torch.float32, torch.device("cpu"))
+    c, h, w = x.shape[1:]
+    try:
+        with torch.no_grad():
+            module(x[:1].to(dev, dtype))
+    except Exception as e:  # a model can raise anything; classify it for the reader
+        reason = " ".join(str(e).split())[-200:] or type(e).__name__
+        if any(s in reason.lower() for s in ("size", "shape", "channel", "mat1", "dimension", "expected input")):
+            raise DataError(
+                f"the model does not accept {c}x{h}x{w} images (it raised: {reason}); set --image-size/--resize "
+                "to the size it was trained on"
+            ) from e
+        raise ModelLoadError(f"the model failed on one {c}x{h}x{w} image ({reason})") from e
 
 
 @guarded
@@ -75,7 +106,7 @@ def bench_command(
         from audit.io.model import load_model
 
         module = load_model(model, arch=arch, trust_model=trust_model, device=device).module
-        x = _load_rows(data, rows, target_col, drop or [], image_size, resize)
+        x = _load_rows(module, data, rows, target_col, drop or [], image_size, resize)
     result = bench(module, x, n_steps=n_steps, method=method, device=device, repeats=repeats)
     typer.echo(json.dumps(result, indent=2) if json_out else format_table(result))
 
