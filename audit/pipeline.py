@@ -110,7 +110,9 @@ class _Tabular:
 
     def __init__(self, config: AuditConfig, progress: ProgressFn | None, sink: SinkFn | None) -> None:
         self.cfg = config
-        self.progress = progress or (lambda stage, done, total: None)
+        self.progress = progress or (lambda stage, done, total, **_: None)
+        # unit-free stages ("bootstrap intervals"): a progress object may show them (audit.cli._progress.Progress)
+        self.step: Callable[[str], None] = getattr(progress, "step", lambda text: None)
         self.sink = sink
         self.notes: list[str] = []
         self.started = time.perf_counter()
@@ -142,6 +144,7 @@ class _Tabular:
 
         self._stream(itertools.chain([first], chunks))
         xc = self._crosscheck()
+        self.step("bootstrap intervals")
         stats = self._ranking()
         extra = self._model_evidence(stats)
         slices = self._slices(stats)
@@ -168,6 +171,7 @@ class _Tabular:
             n_ref_rows=self.n_ref_rows,
             class_names=tuple(cfg.class_names),
         )
+        self.step("findings")
         findings = run_detectors(inp, cfg.thresholds)
         signed = self._signed(stats)
         return AuditRun(
@@ -307,6 +311,7 @@ class _Tabular:
         self.n_rows = 0
         base = torch.as_tensor(self.baseline)
         self.independent = True
+        self.progress("attribution", 0, None)
         for chunk in chunks:
             X = torch.from_numpy(chunk.X)  # (n, F)
             target = self._targets(X)
@@ -360,13 +365,13 @@ class _Tabular:
         cls = self.sample.get("cls")[idx]
         target = None if self.task != "classification" else torch.as_tensor(cls, dtype=torch.long)
         base = torch.as_tensor(self.baseline)
+        self.progress("cross-check", 0, len(idx))
         # with n_steps="auto" each row is compared at the step count it needed
         native = integrated_gradients(
             self.explained, X, baselines=base, target=target, method=cfg.method, n_steps=cfg.n_steps,
             tolerance=cfg.thresholds.convergence_tol, max_steps=cfg.max_steps, device=cfg.device,
             memory_budget_mb=cfg.memory_budget_mb, delta_floor=self.delta_floor,
         )
-        self.progress("cross-check", 0, len(idx))
         out = crosscheck(
             self.explained, X, native=native, baselines=base, target=target,
             tol_abs=cfg.thresholds.crosscheck_abs, tol_rel=cfg.thresholds.crosscheck_rel, feature_names=self.names,
@@ -420,7 +425,7 @@ class _Tabular:
         except KeyError:
             return out
         self._check_labels(y)
-        self.progress("leakage scores", 0, None)
+        self.step("leakage scores")
         out["univariate"] = univariate_power(X, y, self.task)
         out["neutralisation"] = self._neutralisation(stats, X, y)
         return out
@@ -440,12 +445,11 @@ class _Tabular:
         ]
         if not groups:
             return ()
-        self.progress("neutralisation", 0, len(groups))
+        self.step(f"neutralisation ({len(groups)} features or groups)")
         _, base_loss, effects = probes.neutralisation_effects(
             self.model.module, Xe, ye, groups, self.info, method=cfg.neutralise, baseline=self.baseline,
             seed=cfg.seed, device=cfg.device,
         )
-        self.progress("neutralisation", len(groups), len(groups))
         out = []
         for k, (g, (d, r, loss)) in enumerate(zip(groups, effects, strict=True)):
             benefit, lo, hi = benefit_interval(d, r, n_boot=max(cfg.n_boot, 100), seed=cfg.seed + k)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from audit.analysis.task import TaskInfo, expected_loss_change, per_row_loss
+from audit.analysis.task import TaskInfo, expected_loss_change, marginal_output, per_row_loss
 
 __all__ = ["predict", "neutralisation_effects", "baseline_outputs"]
 
@@ -45,7 +45,7 @@ def neutralisation_effects(
     *,
     method: str = "permute",
     baseline: np.ndarray | None = None,
-    n_repeats: int = 3,
+    n_repeats: int = 5,
     seed: int = 0,
     device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray, float]]]:
@@ -56,13 +56,21 @@ def neutralisation_effects(
     X : ndarray of shape (n, F)
     y : ndarray of shape (n,) or (n, k)
     groups : sequence of sequences of column indices
-        Each group is neutralised as a whole (its columns permuted with one shared permutation of the rows, so
-        their joint distribution is kept, or all set to the baseline).
+        Each group is neutralised as a whole: ``permute`` replaces its columns by those of other rows (one shared
+        permutation, so their joint distribution is kept) ``n_repeats`` times and averages the model's
+        predictions (probabilities for a classifier), which marginalises the group out: the prediction the model
+        would make without it. ``baseline`` sets them to the baseline row's values.
     task : TaskInfo
     method : {"permute", "baseline"}
     baseline : ndarray of shape (F,), needed with ``method="baseline"``
     n_repeats : int
         Permutations averaged per group (``baseline`` needs one).
+
+    Notes
+    -----
+    Averaging matters: one permutation swaps a noise feature's value for another row's, which leaves the
+    prediction as wrong as before (benefit ~0, hard to tell from a weak real feature); the average removes the
+    noise's pull (benefit ~-1), while a real feature's information is lost either way (benefit ~1).
 
     Returns
     -------
@@ -82,19 +90,17 @@ def neutralisation_effects(
     effects = []
     for g in groups:
         cols = list(g)
-        d = np.zeros(X.shape[0])
-        r = np.zeros(X.shape[0])
+        outs = []
         for _ in range(reps):
             Xn = X.copy()
             if method == "baseline":
                 Xn[:, cols] = np.asarray(baseline)[cols]
             else:
                 Xn[:, cols] = X[rng.permutation(X.shape[0])][:, cols]
-            out = predict(model, Xn, device=device)
-            d += per_row_loss(out, y, task) - base_loss
-            r += expected_loss_change(base_out, out, task)
-        d /= reps
-        r /= reps
+            outs.append(predict(model, Xn, device=device))
+        out = marginal_output(outs, task)
+        d = per_row_loss(out, y, task) - base_loss
+        r = expected_loss_change(base_out, out, task)
         effects.append((d, r, float(np.mean(base_loss + d))))
     return base_out, base_loss, effects
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from audit.errors import DataError, UsageError
 
-__all__ = ["TaskInfo", "resolve_task", "per_row_loss", "expected_loss_change", "TASK_NAMES"]
+__all__ = ["TaskInfo", "resolve_task", "per_row_loss", "expected_loss_change", "marginal_output", "TASK_NAMES"]
 
 # names in audit.json
 TASK_NAMES = (
@@ -253,3 +253,34 @@ def expected_loss_change(outputs: np.ndarray, changed: np.ndarray, task: TaskInf
         return ((b - a) ** 2).mean(axis=1)
     lp, lq = _log_probs(a, task), _log_probs(b, task)
     return np.maximum((np.exp(lp) * (lp - lq)).sum(axis=1), 0.0)
+
+
+def marginal_output(outputs: list[np.ndarray], task: TaskInfo) -> np.ndarray:
+    """The average of several predictions for the same rows, in the model's own output form.
+
+    Values are averaged as they are; a classifier's predictions are averaged as probabilities (a mixture) and
+    given back as logits (binary: ``log(p / (1 - p))``; multiclass: log-probabilities, which softmax maps back to
+    the mixture) or probabilities, whichever the model outputs.
+
+    Parameters
+    ----------
+    outputs : list of ndarray, each of shape (n_rows,) or (n_rows, n_outputs)
+    task : TaskInfo
+
+    Returns
+    -------
+    ndarray of the shape of ``outputs[0]``
+    """
+    if len(outputs) == 1:
+        return outputs[0]
+    shape = np.shape(outputs[0])
+    if not task.is_classifier:
+        return np.mean(outputs, axis=0)
+    probs = np.mean([np.exp(_log_probs(np.asarray(o, dtype=np.float64).reshape(shape[0], -1), task))
+                     for o in outputs], axis=0)  # (n, c)
+    if task.name == "binary_classification":
+        p = np.clip(probs[:, 1], _EPS, 1 - _EPS)
+        out = p if task.output == "probability" else np.log(p) - np.log1p(-p)
+        return out.reshape(shape)
+    out = probs if task.output == "probability" else np.log(np.clip(probs, _EPS, 1.0))
+    return out.reshape(shape)

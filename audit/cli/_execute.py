@@ -9,7 +9,7 @@ import typer
 
 from audit.config import AuditConfig
 from audit.errors import EXIT_GATE, EXIT_OK
-from audit.outputs import staging
+from audit.outputs import HEATMAPS_FILE, staging
 from audit.pipeline import run_audit
 from audit.results import AuditRun, Verdict, to_dict
 
@@ -28,8 +28,10 @@ def execute(config: AuditConfig, *, json_out: bool = False) -> tuple[AuditRun, i
     progress = Progress(quiet=config.quiet or json_out)
     with staging(config.out) as st:
         run = run_audit(config, progress=progress, sink=st.sink, save_arrays=lambda a: _save_arrays(st, a))
-        progress.close()
+        if {"html", "pdf"} & set(config.formats):
+            progress.step("rendering report")
         written = st.finish(run, config.formats)
+        progress.close()
         run = st.run
     code = exit_code(run.verdict, config.fail_on)
     if json_out:
@@ -44,7 +46,7 @@ def _save_arrays(st, arrays: dict) -> None:
     import numpy as np
 
     packed = {k: (v.astype(np.float16) if v.dtype.kind == "f" else v) for k, v in arrays.items()}
-    np.savez_compressed(st.add_file("heatmaps", "heatmaps.npz"), **packed)
+    np.savez_compressed(st.add_file("heatmaps", HEATMAPS_FILE), **packed)
 
 
 def _summary(run: AuditRun, written: dict, config: AuditConfig) -> None:

@@ -116,7 +116,8 @@ def _useless_group(
     what = f"'{names[0]}'" if len(names) == 1 else (
         f"the correlated group {', '.join(repr(n) for n in names[:4])}{' ...' if len(names) > 4 else ''}"
     )
-    how = "Shuffling" if g.method == "permute" else "Setting to its baseline value"
+    action = f"Shuffling {what} out of the model's predictions" if g.method == "permute" else (
+        f"Setting {what} to the baseline")
     change = g.neutralised_loss - g.base_loss
     rel = change / abs(g.base_loss) if g.base_loss else None
     pct = f" ({100 * rel:+.1f}%)" if rel is not None else ""
@@ -127,7 +128,7 @@ def _useless_group(
         severity=Severity.FAIL if g.share >= fail_share else Severity.WARN,
         features=names,
         message=(
-            f"{how} {what} {moved}, although it carries {_pct(g.share)} of all attribution: it delivers "
+            f"{action} {moved}, although it carries {_pct(g.share)} of all attribution: it delivers "
             f"{_fmt(g.benefit)} of the benefit its influence on the output would bring if it carried signal "
             f"(95% CI {_fmt(g.ci_low)} to {_fmt(g.ci_high)}; a genuine feature gives about 1), so the model relies "
             "on input that does not help it predict the target."
