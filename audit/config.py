@@ -53,10 +53,10 @@ class Thresholds:
     # noise_leakage is a failure (not a warning) when the flagged feature's share is at least this multiple of
     # the uniform share: a feature that does not help predict carries as much as an average feature
     noise_fail_share_factor: float = 1.0
-    # target leakage: the feature alone explains this much of the target (R^2 or normalised accuracy)
+    # target leakage: the feature alone explains this much of the target (the neighbour R^2 / tau of
+    # audit.analysis.univariate_power: the share of the target's variance, or of the label's Gini impurity, the
+    # feature explains alone; 1 = it determines the target) and carries real attribution (real_share_factor)
     leak_univariate: float = 0.95
-    # ... and carries at least this share of total |attribution|
-    leak_share: float = 0.30
     # concentration: top-1 share (warn) and top-3 share (warn)
     top1_share: float = 0.50
     top3_share: float = 0.80
@@ -85,7 +85,7 @@ class Thresholds:
     def __post_init__(self) -> None:
         # every threshold is a number; shares, fractions, probabilities and correlations lie in [0, 1]
         unit = {
-            "not_converged_fail_fraction", "not_converged_warn_fraction", "leak_univariate", "leak_share",
+            "not_converged_fail_fraction", "not_converged_warn_fraction", "leak_univariate",
             "noise_group_corr", "convergence_floor",
             "top1_share", "top3_share",
             "slice_spearman", "drift_weighted_ks", "drift_feature_ks", "baseline_max_prob",

@@ -1,4 +1,4 @@
-"""identifier_like: planted row ids (ordered, shuffled, reversed, named) are found; measurements are not."""
+"""identifier_like: planted row ids (ordered, shuffled, reversed, named, rescaled) are found; measurements are not."""
 
 from __future__ import annotations
 
@@ -47,6 +47,55 @@ def test_measurements_are_not_identifiers():
         }
     )
     assert not any(flags.values()), flags
+
+
+def _standardise(a: np.ndarray) -> np.ndarray:
+    """What StandardScaler does to a column."""
+    return (a - a.mean()) / a.std()
+
+
+@pytest.mark.parametrize("n", [MIN_ROWS, N, 200_000])
+def test_rescaled_identifiers_are_found(n):
+    """A row number or key after StandardScaler, min-max scaling or any affine map, in float64 and float32."""
+    rng = np.random.default_rng(2)
+    row = np.arange(n, dtype=float)
+    columns = {
+        "a": _standardise(row),  # ordered row number
+        "b": _standardise(rng.permutation(n).astype(float)),  # shuffled row number
+        "c": (row[::-1] / (n - 1)) * 3.7 - 1.2,  # reversed, min-max scaled and shifted
+        "d": _standardise(np.cumsum(np.r_[1, rng.integers(1, 4, n - 1)]).astype(float)),  # keys with gaps
+        "e": -0.001 * rng.permutation(n) + 42.0,  # shuffled, negative scale
+    }
+    flags = _flags(columns)
+    assert all(flags.values()), flags
+    # float32 resolves a standardised lattice of up to ~500,000 steps (keys with gaps span more at 200,000 rows)
+    names = ["a", "b", "c", "e"] if n > 100_000 else list(columns)
+    X32 = np.column_stack([columns[k] for k in names]).astype(np.float32)
+    assert identifier_like(X32, names).all()
+
+
+@pytest.mark.parametrize("n", [MIN_ROWS, N, 20_000])
+def test_scaled_measurements_are_not_identifiers(n):
+    """Unique per row and even sorted in row order, but not evenly spaced nor on a lattice: not an identifier."""
+    rng = np.random.default_rng(3)
+    columns = {
+        "sorted_normal": np.sort(rng.standard_normal(n)),  # a file sorted by a continuous measurement
+        "measured_time": _standardise(np.cumsum(rng.exponential(1.0, n))),  # arrival times, in row order
+        "reversed_uniform": np.sort(rng.uniform(size=n))[::-1],
+        "scaled_unique_ints": _standardise(rng.choice(10**9, n, replace=False).astype(float)),  # unordered
+        "scaled_uniform": _standardise(rng.uniform(size=n)),
+    }
+    flags = _flags(columns)
+    assert not any(flags.values()), flags
+    X32 = np.column_stack(list(columns.values())).astype(np.float32)
+    assert not identifier_like(X32, list(columns)).any()
+
+
+def test_scaled_named_identifier_is_found_by_name():
+    rng = np.random.default_rng(4)
+    keys = _standardise(rng.choice(10**6, N, replace=False).astype(float))  # random keys: no value pattern
+    X = np.column_stack([keys, keys])
+    assert identifier_like(X, ["customer_id", "customer"]).tolist() == [True, False]
 
 
 def test_value_route_needs_enough_rows_but_name_route_does_not():

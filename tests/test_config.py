@@ -17,10 +17,10 @@ def _toml(tmp_path: Path, text: str) -> Path:
 
 
 def test_flags_win_over_toml_which_wins_over_defaults(tmp_path):
-    toml = _toml(tmp_path, 'n-steps = "auto"\nseed = 7\nnoise-features = ["noise_*"]\n[thresholds]\nleak_share = 0.5\n')
+    toml = _toml(tmp_path, 'n-steps = "auto"\nseed = 7\nnoise-features = ["noise_*"]\n[thresholds]\ntop1_share = 0.5\n')
     cfg = build_config({"model": "m.pt", "data": "d.csv", "seed": 3}, toml)
     assert cfg.n_steps == "auto" and cfg.seed == 3 and cfg.noise_features == ("noise_*",)
-    assert cfg.thresholds.leak_share == 0.5 and cfg.thresholds.leak_univariate == Thresholds().leak_univariate
+    assert cfg.thresholds.top1_share == 0.5 and cfg.thresholds.leak_univariate == Thresholds().leak_univariate
     assert cfg.method == "gausslegendre" and cfg.formats == ("json", "html", "pdf")
     assert isinstance(cfg.model, Path)
 
@@ -57,7 +57,7 @@ def test_toml_typos_and_bad_files_are_errors(tmp_path):
     with pytest.raises(UsageError, match="not valid TOML"):
         load_toml(_toml(tmp_path, "n-steps = \n"))
     with pytest.raises(UsageError, match="between 0 and 1"):
-        build_config({"model": "m", "data": "d"}, _toml(tmp_path, "[thresholds]\nleak_share = 3\n"))
+        build_config({"model": "m", "data": "d"}, _toml(tmp_path, "[thresholds]\nleak_univariate = 3\n"))
     with pytest.raises(UsageError, match="does not exist"):
         build_config({"model": "m", "data": "d"}, tmp_path / "missing.toml")
     with pytest.raises(UsageError, match="--model is required"):
