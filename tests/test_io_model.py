@@ -4,6 +4,8 @@ model_input_check."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import pathlib
 import pickle
 import sys
 import textwrap
@@ -16,6 +18,7 @@ from torch import nn
 
 from audit.errors import DataError, ModelLoadError, UsageError
 from audit.io import LoadedModel, load_model, model_input_check
+from audit.io.model import model_dtype
 
 N_FEATURES = 5
 
@@ -53,6 +56,9 @@ def _arch_file(tmp_path: Path) -> Path:
                 @staticmethod
                 def build():
                     return make_mlp()
+
+            def make_double():
+                return make_mlp().double()
             """
         )
     )
@@ -421,3 +427,217 @@ def test_model_input_check_bad_outputs_and_failures() -> None:
         model_input_check(_Broken(), N_FEATURES)
     with pytest.raises(UsageError, match="n_features must be a positive integer"):
         model_input_check(nn.Linear(2, 1), 0)
+
+
+# ------------------------------------------------------------------------------------ models as people have them
+
+_MODS_SOURCE = f"""
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear({N_FEATURES}, 6), nn.Tanh(), nn.Linear(6, 2))
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+def _one_line(err: pytest.ExceptionInfo[BaseException]) -> str:
+    msg = str(err.value)
+    assert "\n" not in msg and "Traceback" not in msg
+    return msg
+
+
+@pytest.fixture
+def saved_mods_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, nn.Module]:
+    """``torch.save(Net(), path)`` for a class defined in ``<tmp>/work/mods.py``, then ``mods`` un-imported and
+    nowhere on sys.path: as when a training script's folder is not where audit runs from, unless it chdirs there."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "mods.py").write_text(_MODS_SOURCE)
+    spec = importlib.util.spec_from_file_location("mods", work / "mods.py")
+    assert spec is not None and spec.loader is not None
+    mods = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "mods", mods)
+    spec.loader.exec_module(mods)
+    torch.manual_seed(4)
+    net = mods.Net()
+    path = work / "model.pt"
+    torch.save(net, path)
+    monkeypatch.delitem(sys.modules, "mods")  # restored (absent) at teardown as well
+    # neither the folder nor '' (the working directory, as `python -c` has it) may already find it
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(work))])
+    return path, net
+
+
+def test_pickled_module_whose_class_is_in_the_working_directory(
+    saved_mods_model: tuple[Path, nn.Module], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, net = saved_mods_model
+    monkeypatch.chdir(path.parent)
+    path_before = list(sys.path)
+    loaded = load_model("model.pt", trust_model=True)
+    assert loaded.form == "pickle" and type(loaded.module).__name__ == "Net"
+    assert type(loaded.module).__module__ == "mods"
+    torch.testing.assert_close(loaded.module(_x()), net(_x()))
+    assert sys.path == path_before  # the working directory was on the path only while unpickling
+    sys.modules.pop("mods", None)
+    # still never without trust
+    with pytest.raises(ModelLoadError, match=r"is a pickled Python object .*it refers to mods\.Net"):
+        load_model("model.pt")
+
+
+def test_pickled_module_whose_class_cannot_be_found_says_where_to_run(
+    saved_mods_model: tuple[Path, nn.Module], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = saved_mods_model
+    monkeypatch.chdir(path.parent.parent)  # not the folder that holds mods.py
+    with pytest.raises(ModelLoadError) as err:
+        load_model(path, trust_model=True)
+    assert _one_line(err) == (
+        "'model.pt' could not be unpickled even with --trust-model: its classes are defined in module 'mods', "
+        "which cannot be imported; run audit from the folder that holds mods.py, or install it"
+    )
+
+
+def _lightning_checkpoint(net: nn.Module, prefix: str = "model.", **extra: object) -> dict[str, object]:
+    """What ``Trainer.save_checkpoint`` writes for a LightningModule holding ``net`` as ``self.model``."""
+    return {
+        "epoch": 3,
+        "global_step": 120,
+        "pytorch-lightning_version": "2.4.0",
+        "state_dict": {prefix + k: v for k, v in net.state_dict().items()},
+        "loops": {"fit_loop": {"epoch_progress": {"total": {"ready": 4, "completed": 3}}}},
+        "callbacks": {"ModelCheckpoint{'monitor': 'val_loss'}": {"best_model_score": torch.tensor(0.25)}},
+        "optimizer_states": [{"state": {}, "param_groups": [{"lr": 0.01, "params": [0, 1, 2, 3]}]}],
+        "lr_schedulers": [],
+        "hparams_name": "kwargs",
+        "hyper_parameters": {"hidden": 8, "lr": 0.01},
+        **extra,
+    }
+
+
+def test_lightning_checkpoint_with_model_prefix(tmp_path: Path, arch_module: str) -> None:
+    net = _mlp()
+    path = tmp_path / "epoch=3-step=120.ckpt"
+    torch.save(_lightning_checkpoint(net), path)
+    loaded = load_model(path, arch=f"{arch_module}:make_mlp")
+    assert loaded.form == "state_dict" and loaded.arch == f"{arch_module}:make_mlp"
+    torch.testing.assert_close(loaded.module(_x()), net.eval()(_x()))
+    assert len(loaded.notes) == 1 and "started with 'model.'" in loaded.notes[0]
+    assert "LightningModule" in loaded.notes[0]
+    with pytest.raises(ModelLoadError) as err:
+        load_model(path)
+    assert _one_line(err).startswith(
+        "'epoch=3-step=120.ckpt' is a PyTorch Lightning checkpoint (weights only, under 'state_dict'); pass --arch"
+    )
+
+
+@pytest.mark.parametrize("prefix", ["model.", "model._orig_mod.", "module.model.", "_orig_mod.", "net.", "module."])
+def test_wrapper_prefixes_are_removed_when_the_keys_then_match(
+    tmp_path: Path, arch_module: str, prefix: str
+) -> None:
+    net = _mlp()
+    path = tmp_path / "w.pt"
+    torch.save({"state_dict": {prefix + k: v for k, v in net.state_dict().items()}}, path)
+    loaded = load_model(path, arch=f"{arch_module}:make_mlp")
+    torch.testing.assert_close(loaded.module(_x()), net.eval()(_x()))
+    assert f"started with '{prefix}'" in loaded.notes[0]
+    assert set(loaded.module.state_dict()) == set(net.state_dict())
+    if prefix != "module.":  # today only nn.DataParallel's prefix was removed
+        return
+    # a prefix that does not make the keys match is reported, not guessed around
+    torch.save({"model." + k: v for k, v in _mlp(n_out=4).state_dict().items()}, path)
+    with pytest.raises(ModelLoadError, match=r"shape mismatches: 3\.weight file \(4, 8\) vs network \(3, 8\)"):
+        load_model(path, arch=f"{arch_module}:make_mlp")
+
+
+def test_lightning_checkpoint_the_safe_loader_refuses(tmp_path: Path, arch_module: str) -> None:
+    path = tmp_path / "last.ckpt"
+    torch.save(_lightning_checkpoint(_mlp(), hyper_parameters={"data_dir": pathlib.PurePosixPath("/data")}), path)
+    with pytest.raises(ModelLoadError) as err:
+        load_model(path, arch=f"{arch_module}:make_mlp")
+    assert _one_line(err) == (
+        "'last.ckpt' is a PyTorch Lightning checkpoint whose extra entries (hyperparameters, callbacks) hold "
+        "pathlib.PurePosixPath, which the safe loader refuses; pass --trust-model only if you trust its source, or "
+        "save the weights alone with torch.save(module.state_dict(), path)"
+    )
+    loaded = load_model(path, arch=f"{arch_module}:make_mlp", trust_model=True)  # the person vouches for it
+    assert loaded.form == "state_dict"
+
+
+def _train_mode_net() -> nn.Module:
+    torch.manual_seed(2)
+    net = nn.Sequential(
+        nn.Linear(N_FEATURES, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 8), nn.BatchNorm1d(8),
+        nn.Linear(8, 2),
+    )
+    net.train()
+    with torch.no_grad():  # running statistics that differ from the batch's own
+        net(torch.randn(64, N_FEATURES) * 3 + 1)
+    return net
+
+
+_TRAIN_NOTE = (
+    "the model had 2 BatchNorm / 1 Dropout layers in train mode; audit switched them to eval mode (model.eval()) so "
+    "rows do not interact and outputs are deterministic"
+)
+
+
+@pytest.mark.parametrize("form", ["pickle", "torchscript"])
+def test_train_mode_layers_are_switched_to_eval_with_a_note(tmp_path: Path, form: str) -> None:
+    net = _train_mode_net()
+    path = tmp_path / "m.pt"
+    if form == "pickle":
+        torch.save(net, path)
+    else:
+        _quiet_jit_save(net, path)
+    loaded = load_model(path, trust_model=True)
+    assert loaded.form == form and loaded.notes == (_TRAIN_NOTE,)
+    assert not any(m.training for m in loaded.module.modules())
+    x = torch.randn(6, N_FEATURES)
+    expected = net.eval()(x)
+    torch.testing.assert_close(loaded.module(x), expected)
+    torch.testing.assert_close(loaded.module(x[:1]), expected[:1])  # rows do not interact
+    # saved in eval mode: nothing to say
+    if form == "pickle":
+        torch.save(net.eval(), path)
+    else:
+        _quiet_jit_save(net.eval(), path)
+    assert load_model(path, trust_model=True).notes == ()
+
+
+def test_train_mode_note_counts_and_grammar(tmp_path: Path) -> None:
+    path = tmp_path / "d.pt"
+    torch.save(nn.Sequential(nn.Linear(N_FEATURES, 2), nn.Dropout(0.1)).train(), path)
+    assert load_model(path, trust_model=True).notes == (
+        "the model had 1 Dropout layer in train mode; audit switched it to eval mode (model.eval()) so rows do not "
+        "interact and outputs are deterministic",
+    )
+
+
+def test_float64_models_are_probed_in_their_own_dtype(tmp_path: Path, arch_module: str) -> None:
+    net = _mlp().double().eval()
+    x = _x().double()
+    ts = tmp_path / "ts64.pt"
+    _quiet_jit_save(net, ts)
+    sd = tmp_path / "sd64.pt"
+    torch.save(net.state_dict(), sd)
+    for loaded in (load_model(ts), load_model(sd, arch=f"{arch_module}:make_double")):
+        assert model_dtype(loaded.module) == torch.float64
+        assert model_input_check(loaded.module, N_FEATURES) == 3
+        torch.testing.assert_close(loaded.module(x), net(x))
+    assert model_dtype(nn.Linear(2, 1)) == torch.float32
+    assert model_dtype(nn.Linear(2, 1).half()) == torch.float16
+    assert model_dtype(nn.ReLU()) == torch.float32  # no floating parameters
+
+
+def test_arch_network_starts_in_train_mode_without_a_note(tmp_path: Path, arch_module: str) -> None:
+    path = tmp_path / "sd.pt"
+    torch.save(_mlp().state_dict(), path)
+    loaded = load_model(path, arch=f"{arch_module}:make_mlp")
+    assert loaded.notes == () and not loaded.module.training  # nn.Module's default train mode is no news

@@ -156,7 +156,8 @@ def test_missing_empty_directory_and_extension_errors(tmp_path: Path) -> None:
         inspect_table(_write(tmp_path / "blank.csv", "\n\n"))
     with pytest.raises(DataError, match="is a directory; pass a CSV or Parquet file"):
         inspect_table(tmp_path)
-    with pytest.raises(DataError, match=r"unsupported extension '\.xlsx'; save the data as CSV \(\.csv\) or Parquet"):
+    unsupported = r"unsupported extension '\.xlsx'; save the data as CSV \(\.csv\), TSV \(\.tsv\), .*or Parquet"
+    with pytest.raises(DataError, match=unsupported):
         inspect_table(_write(tmp_path / "d.xlsx", "a\n1\n"))
     with pytest.raises(DataError, match="not a Parquet file"):
         inspect_table(_write(tmp_path / "fake.parquet", "a,b\n1,2\n"))

@@ -24,6 +24,7 @@ __all__ = [
     "LoadedModel",
     "load_model",
     "model_input_check",
+    "model_dtype",
     # audit.io.tabular
     "TABLE_FORMATS",
     "Chunk",
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 _LAZY = {"FORMS": "audit.io.model", "LoadedModel": "audit.io.model", "load_model": "audit.io.model",
-         "model_input_check": "audit.io.model"}
+         "model_input_check": "audit.io.model", "model_dtype": "audit.io.model"}
 
 
 def __getattr__(name: str) -> Any:

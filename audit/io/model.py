@@ -7,10 +7,16 @@ Forms are told apart by the file's content, never by its name:
   after checking that it is in eval mode, takes a dynamic batch and passes gradients back to its inputs
   (Integrated Gradients needs input gradients).
 - ``"state_dict"``: weights only (a dict of tensors, or a checkpoint dict holding one under ``state_dict``,
-  ``model_state_dict`` or ``model``), built with ``--arch module:callable`` and loaded with ``strict=True``.
+  ``model_state_dict`` or ``model``, such as a PyTorch Lightning ``.ckpt``), built with ``--arch module:callable``
+  and loaded with ``strict=True``. A prefix shared by every key (``module.`` from ``nn.DataParallel``, ``model.``
+  from a LightningModule attribute, ``_orig_mod.`` from ``torch.compile``) is removed when the keys then match.
 - ``"pickle"``: a pickled full ``nn.Module``. Loading one runs code from the file, so it is refused unless the
-  caller passes ``trust_model=True``. The first read of any ``torch.save`` file is always
-  ``torch.load(weights_only=True)``, which never executes a pickle payload.
+  caller passes ``trust_model=True``; its classes are then imported as ``python -m`` would, with the working
+  directory on the path. The first read of any ``torch.save`` file is always ``torch.load(weights_only=True)``,
+  which never executes a pickle payload.
+
+Every module is returned in eval mode; when a pickled or TorchScript model arrived with BatchNorm or Dropout
+layers in train mode, :attr:`LoadedModel.notes` says that they were switched.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 from audit.errors import DataError, ModelLoadError, UsageError
 from audit.hashing import sha256_file
 
-__all__ = ["FORMS", "LoadedModel", "load_model", "model_input_check"]
+__all__ = ["FORMS", "LoadedModel", "load_model", "model_dtype", "model_input_check"]
 
 FORMS = ("torchscript", "export", "state_dict", "pickle")
 
@@ -46,6 +52,10 @@ _STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model")
 _LIST_MAX = 3  # missing / unexpected / mismatched keys named in one message
 _REASON_MAX = 200  # characters of an underlying exception quoted in a message
 _ARCH_EXAMPLE = "e.g. --arch mypkg.models:make_mlp or --arch torchvision.models:resnet18"
+# prefixes that wrappers put on every state_dict key: nn.DataParallel / DDP, a LightningModule's attribute,
+# torch.compile
+_KEY_PREFIXES = ("module.", "model.", "_orig_mod.")
+_LIGHTNING_MARK = "pytorch-lightning_version"  # a key every Lightning checkpoint has
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,9 @@ class LoadedModel:
     arch : str or None
         The ``module:callable`` that built the network (state_dict form only; None for the other forms, which
         carry their own architecture).
+    notes : tuple of str, default ()
+        One sentence each about what the loader changed or assumed, for the report: BatchNorm / Dropout layers
+        switched from train to eval mode, a key prefix removed from a state_dict.
     """
 
     module: nn.Module
@@ -72,6 +85,7 @@ class LoadedModel:
     sha256: str
     path: str
     arch: str | None
+    notes: tuple[str, ...] = ()
 
 
 def load_model(
@@ -100,7 +114,7 @@ def load_model(
     Returns
     -------
     LoadedModel
-        The module in eval mode on ``device``, its form, the file's SHA-256 and the arch used.
+        The module in eval mode on ``device``, its form, the file's SHA-256, the arch used and notes.
 
     Raises
     ------
@@ -108,9 +122,10 @@ def load_model(
         Malformed ``arch`` (no colon, not an import path), arch module/attribute not found or not callable,
         unknown or unavailable ``device``.
     ModelLoadError
-        Missing/empty/corrupt file, a pickled object without ``trust_model``, a state_dict without ``arch`` or
-        that does not fit the network, an export that cannot be differentiated or has a fixed batch size, or
-        content that is not an ``nn.Module``.
+        Missing/empty/corrupt file, a pickled object without ``trust_model`` (including a Lightning checkpoint
+        whose extra entries the safe loader refuses), a state_dict without ``arch`` or that does not fit the
+        network, an export that cannot be differentiated or has a fixed batch size, or content that is not an
+        ``nn.Module``.
     """
     arch_parts = _parse_arch(arch) if arch is not None else None
     dev = _check_device(device)
@@ -119,23 +134,50 @@ def load_model(
     kind = _sniff(file)
 
     used_arch: str | None = None
+    notes: list[str] = []
     if kind == "torchscript":
-        module, form = _load_torchscript(file, dev), "torchscript"
+        module, form = _load_torchscript(file, dev, notes), "torchscript"
     elif kind == "export":
         module, form = _load_export(file, dev), "export"
     else:
         obj, trusted = _torch_load(file, dev, trust_model)
-        module, form, used_arch = _module_from_object(obj, name, arch, arch_parts, dev, trusted)
+        module, form, used_arch = _module_from_object(obj, name, arch, arch_parts, dev, trusted, notes)
         module = module.to(dev)
+        if form == "pickle":  # a network built by --arch starts in train mode by nn.Module's default: no news
+            notes.extend(_train_mode_notes(module))
         module.eval()
-    return LoadedModel(module=module, form=form, sha256=sha256_file(file), path=os.fspath(path), arch=used_arch)
+    return LoadedModel(
+        module=module,
+        form=form,
+        sha256=sha256_file(file),
+        path=os.fspath(path),
+        arch=used_arch,
+        notes=tuple(notes),
+    )
+
+
+def model_dtype(module: nn.Module) -> torch.dtype:
+    """The floating-point dtype a model computes in: the dtype its inputs should have.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The loaded model (any form, TorchScript included).
+
+    Returns
+    -------
+    torch.dtype
+        The dtype of the first floating-point parameter (e.g. ``torch.float64`` after ``model.double()``), else
+        of the first floating-point buffer, else ``torch.float32`` (a model without floating tensors).
+    """
+    return _param_dtype_device(module)[0]
 
 
 def model_input_check(module: nn.Module, n_features: int) -> int:
     """Run a dummy batch ``torch.zeros(2, n_features)`` through a tabular model and count its outputs.
 
-    The batch takes the dtype and device of the module's first floating-point parameter (float32 / CPU for a
-    module without parameters).
+    The batch takes the module's dtype (:func:`model_dtype`: float64 for a ``model.double()``) and the device of
+    its first floating-point parameter (float32 / CPU for a module without parameters).
 
     Parameters
     ----------
@@ -273,7 +315,7 @@ def _sniff(file: Path) -> str:
 # ---------------------------------------------------------------------------------------------------- forms
 
 
-def _load_torchscript(file: Path, dev: torch.device) -> nn.Module:
+def _load_torchscript(file: Path, dev: torch.device, notes: list[str]) -> nn.Module:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit deprecation notices
@@ -283,8 +325,35 @@ def _load_torchscript(file: Path, dev: torch.device) -> nn.Module:
             f"'{file.name}' looks like a TorchScript archive but could not be loaded ({_short_reason(e)}); "
             "re-save it with torch.jit.save"
         ) from e
+    notes.extend(_train_mode_notes(module))
     module.eval()
     return module
+
+
+_BATCHNORM_NAMES = re.compile(r"^(Sync|Lazy)?BatchNorm([123]d)?$")
+_DROPOUT_NAMES = re.compile(r"^(Feature)?(Alpha)?Dropout([123]d)?$")
+
+
+def _train_mode_notes(module: nn.Module) -> list[str]:
+    """A note when BatchNorm or Dropout layers are in train mode (they are about to be switched to eval)."""
+    n_norm = n_drop = 0
+    for sub in module.modules():
+        if not sub.training:
+            continue
+        kind = str(getattr(sub, "original_name", type(sub).__name__))  # TorchScript keeps the Python class name
+        if isinstance(sub, nn.modules.batchnorm._BatchNorm) or _BATCHNORM_NAMES.match(kind):
+            n_norm += 1
+        elif isinstance(sub, nn.modules.dropout._DropoutNd) or _DROPOUT_NAMES.match(kind):
+            n_drop += 1
+    if not n_norm and not n_drop:
+        return []
+    parts = [f"{n} {what}" for n, what in ((n_norm, "BatchNorm"), (n_drop, "Dropout")) if n]
+    layers = "layer" if n_norm + n_drop == 1 else "layers"
+    them = "it" if n_norm + n_drop == 1 else "them"
+    return [
+        f"the model had {' / '.join(parts)} {layers} in train mode; audit switched {them} to eval mode (model.eval()) "
+        "so rows do not interact and outputs are deterministic"
+    ]
 
 
 def _load_export(file: Path, dev: torch.device) -> nn.Module:
@@ -420,6 +489,14 @@ def _torch_load(file: Path, dev: torch.device, trust_model: bool) -> tuple[Any, 
                 f"'{name}' is corrupt or not a PyTorch checkpoint ({_short_reason(e)}); re-save or re-download it"
             ) from e
         if not trust_model:
+            if _is_lightning_file(file):
+                found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message)
+                blocked = found.group(1) if found else "Python objects"
+                raise ModelLoadError(
+                    f"'{name}' is a PyTorch Lightning checkpoint whose extra entries (hyperparameters, callbacks) "
+                    f"hold {blocked}, which the safe loader refuses; pass --trust-model only if you trust its source, "
+                    "or save the weights alone with torch.save(module.state_dict(), path)"
+                ) from None
             raise ModelLoadError(
                 f"'{name}' is a pickled Python object (a full nn.Module or other object{_blocked_global(message)}); "
                 "loading it can run arbitrary code: pass --trust-model only if you trust its source, or re-save it as "
@@ -431,12 +508,56 @@ def _torch_load(file: Path, dev: torch.device, trust_model: bool) -> tuple[Any, 
             f"'{name}' is corrupt or not a PyTorch checkpoint ({_short_reason(e)}); re-save or re-download it"
         ) from e
     try:
-        return torch.load(file, map_location=dev, weights_only=False), True
-    except Exception as e:  # the pickle's own code can raise anything
+        return _unpickle_with_cwd(file, dev), True
+    except ModuleNotFoundError as e:
         raise ModelLoadError(
-            f"'{name}' could not be unpickled even with --trust-model ({_short_reason(e)}); import the code that "
+            f"'{name}' could not be unpickled even with --trust-model: its classes are defined in module "
+            f"'{e.name}', which cannot be imported; run audit from the folder that holds {e.name}.py, or install it"
+        ) from e
+    except Exception as e:  # the pickle's own code can raise anything
+        reason = _short_reason(e)
+        if "__main__" in reason:
+            raise ModelLoadError(
+                f"'{name}' could not be unpickled even with --trust-model ({reason}): the model's class was defined "
+                "in the training script itself; move the class into a module (e.g. mods.py) in the folder you run "
+                "audit from and save again, or save it as TorchScript / a state_dict"
+            ) from e
+        raise ModelLoadError(
+            f"'{name}' could not be unpickled even with --trust-model ({reason}); import the code that "
             "defines its classes, or re-save it as TorchScript / a state_dict"
         ) from e
+
+
+def _unpickle_with_cwd(file: Path, dev: torch.device) -> Any:
+    """Full unpickling (trusted files only); classes not found are looked up in the working directory too.
+
+    A model saved with ``torch.save(model, path)`` refers to its class by module name (``mods.Net``); as with
+    ``--arch`` (see :func:`_import_with_cwd`), a module in the folder audit is run from is found as ``python -m``
+    would find it.
+    """
+    try:
+        return torch.load(file, map_location=dev, weights_only=False)
+    except ModuleNotFoundError:
+        cwd = os.getcwd()
+        if cwd in sys.path or "" in sys.path:
+            raise
+    sys.path.insert(0, cwd)
+    importlib.invalidate_caches()
+    try:
+        return torch.load(file, map_location=dev, weights_only=False)
+    finally:
+        if cwd in sys.path:
+            sys.path.remove(cwd)
+
+
+def _is_lightning_file(file: Path) -> bool:
+    """Whether a torch.save zip holds a Lightning checkpoint, read from its pickle bytes without running them."""
+    try:
+        with zipfile.ZipFile(file) as zf:
+            member = next((n for n in zf.namelist() if n.rsplit("/", 1)[-1] == "data.pkl"), None)
+            return member is not None and _LIGHTNING_MARK.encode() in zf.read(member)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return False
 
 
 def _blocked_global(message: str) -> str:
@@ -456,6 +577,7 @@ def _module_from_object(
     arch_parts: tuple[str, str] | None,
     dev: torch.device,
     trusted: bool,
+    notes: list[str],
 ) -> tuple[nn.Module, str, str | None]:
     if isinstance(obj, nn.Module):
         return obj, "pickle", None
@@ -464,11 +586,17 @@ def _module_from_object(
     state_dict = _find_state_dict(obj)
     if state_dict is not None:
         if arch is None or arch_parts is None:
+            if isinstance(obj, Mapping) and _LIGHTNING_MARK in obj:
+                raise ModelLoadError(
+                    f"'{name}' is a PyTorch Lightning checkpoint (weights only, under 'state_dict'); pass --arch "
+                    "module:callable that builds the network the LightningModule holds, e.g. --arch "
+                    "mypkg.models:make_mlp"
+                )
             raise ModelLoadError(
                 f"'{name}' is a state_dict (weights only); pass --arch module:callable that builds the network, "
                 "e.g. --arch mypkg.models:make_mlp"
             )
-        return _build_from_arch(arch, arch_parts, state_dict, name), "state_dict", arch
+        return _build_from_arch(arch, arch_parts, state_dict, name, notes), "state_dict", arch
     raise ModelLoadError(
         f"'{name}' holds {_describe(obj)}, not an nn.Module or a state_dict; save the model with torch.jit.save, "
         "torch.export.save, or torch.save(model.state_dict())"
@@ -633,25 +761,49 @@ def _final_layer(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, int] | No
     return None
 
 
-def _strip_module_prefix(
+def _strip_key_prefix(
     state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]
-) -> Mapping[str, torch.Tensor]:
-    """Weights saved from nn.DataParallel carry a 'module.' prefix on every key."""
-    prefix = "module."
-    if all(k.startswith(prefix) for k in state_dict) and not all(k.startswith(prefix) for k in expected):
-        return {k[len(prefix) :]: v for k, v in state_dict.items()}
-    return state_dict
+) -> tuple[Mapping[str, torch.Tensor], str]:
+    """Remove a prefix that every key carries, when the keys then match the network's; returns the prefix too.
+
+    Wrappers add one: ``module.`` (nn.DataParallel / DistributedDataParallel), ``model.`` (the attribute of a
+    LightningModule that holds the network), ``_orig_mod.`` (torch.compile), or nestings of them. Any shared
+    leading name is tried, one level at a time, and kept only if the key names then equal the network's exactly
+    (shapes are compared later). Failing that, the known prefixes are removed anyway when the network lacks them,
+    so the mismatch message names the keys as the network would.
+    """
+    wanted = set(expected)
+    if set(state_dict) == wanted:
+        return state_dict, ""
+    current, prefix = dict(state_dict), ""
+    for _ in range(4):
+        heads = {k.partition(".")[0] + "." if "." in k else "" for k in current}
+        if len(heads) != 1 or "" in heads:
+            break
+        head = heads.pop()
+        current = {k[len(head) :]: v for k, v in current.items()}
+        prefix += head
+        if set(current) == wanted:
+            return current, prefix
+    current, prefix = dict(state_dict), ""
+    while True:
+        head = next((p for p in _KEY_PREFIXES if all(k.startswith(p) for k in current)), None)
+        if head is None or all(k.startswith(head) for k in expected):
+            break
+        current = {k[len(head) :]: v for k, v in current.items()}
+        prefix += head
+    return current, prefix
 
 
 def _build_from_arch(
-    arch: str, parts: tuple[str, str], state_dict: Mapping[str, torch.Tensor], name: str
+    arch: str, parts: tuple[str, str], state_dict: Mapping[str, torch.Tensor], name: str, notes: list[str]
 ) -> nn.Module:
     fn = _resolve_arch(arch, parts)
     kwargs: dict[str, Any] = {}
     if parts[0].split(".")[0] == "torchvision" and _accepts(fn, "weights"):
         kwargs["weights"] = None  # build the bare network: never download pretrained weights
     net = _call_builder(fn, kwargs, arch)
-    state_dict = _strip_module_prefix(state_dict, net.state_dict())
+    state_dict, prefix = _strip_key_prefix(state_dict, net.state_dict())
     missing, unexpected, mismatched = _state_dict_diff(net.state_dict(), state_dict)
     retried = ""
     final = _final_layer(state_dict)
@@ -688,6 +840,12 @@ def _build_from_arch(
             f"loading the state_dict in '{name}' into --arch {arch} failed ({_short_reason(e)}); check that --arch "
             "builds the architecture the weights were saved from"
         ) from e
+    if prefix:
+        notes.append(
+            f"every key of the state_dict in '{name}' started with '{prefix}' (the wrapper the weights were saved "
+            "from, e.g. nn.DataParallel, a LightningModule attribute or torch.compile); audit removed it to match "
+            f"--arch {arch}"
+        )
     return net
 
 
