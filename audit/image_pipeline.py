@@ -152,6 +152,7 @@ class _ImageAudit:
         self.images = discover_images(cfg.data, cfg.labels)
         self.notes += self.images.notes
         self.loaded = load_model(cfg.model, arch=cfg.arch, trust_model=cfg.trust_model, device=cfg.device)
+        self.notes += self.loaded.notes
         self.module = self.loaded.module
         self.channels = _model_channels(self.module)
         self.mean, self.std = parse_normalize(cfg.normalize, self.channels)

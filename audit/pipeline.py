@@ -32,7 +32,7 @@ from audit.analysis.neutralisation import NeutralisationStat, benefit_interval, 
 from audit.analysis.ranking import class_rankings, global_ranking
 from audit.analysis.streaming import ColumnStats, Reservoir
 from audit.analysis.task import TaskInfo, resolve_task
-from audit.analysis.univariate import univariate_power
+from audit.analysis.univariate import univariate_lower_bound, univariate_power
 from audit.attribution.crosscheck import crosscheck, sample_rows
 from audit.attribution.native import integrated_gradients
 from audit.config import AuditConfig
@@ -122,13 +122,15 @@ class _Tabular:
 
     def run(self) -> AuditRun:
         cfg = self.cfg
-        spec = inspect_table(cfg.data, target_col=cfg.target_col, drop=cfg.drop, slice_col=cfg.slice_col)
+        spec = inspect_table(cfg.data, target_col=cfg.target_col, drop=cfg.drop, slice_col=cfg.slice_col, sep=cfg.sep)
         self.spec = spec
+        self.notes.extend(spec.notes)
         self.names = list(spec.features)
         declared = self._declared_noise()
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
         self.model = load_model(cfg.model, arch=cfg.arch, trust_model=cfg.trust_model, device=cfg.device)
+        self.notes.extend(self.model.notes)
         self.n_outputs = model_input_check(self.model.module, len(self.names))
         self.baseline = self._baseline_row()
         chunks = iter_chunks(self.spec, cfg.chunk_rows)
@@ -158,6 +160,7 @@ class _Tabular:
             task=self.task,
             declared_noise=tuple(declared),
             univariate=extra["univariate"],
+            univariate_low=extra["univariate_low"],
             identifier=extra["identifier"],
             neutralisation=extra["neutralisation"],
             baseline_output=extra["baseline_output"],
@@ -185,7 +188,7 @@ class _Tabular:
             provenance=make_provenance(cfg, self.model, spec.sha256, self.started),
             n_rows=self.n_rows,
             n_features=len(self.names),
-            target_col=spec.target_col or "",
+            target_col=",".join(spec.targets),
             explained_output=self._explained_label(),
             baseline=self.baseline_label,
             class_features=self._class_features(),
@@ -218,7 +221,7 @@ class _Tabular:
         out = probes.predict(self.model.module, X, device=self.cfg.device)
         y = None if first.y is None else first.y[:4096]
         return resolve_task(
-            self.cfg.task, self.n_outputs, out, y, target_col=self.spec.target_col or "target"
+            self.cfg.task, self.n_outputs, out, y, target_col=",".join(self.spec.targets) or "target"
         )
 
     def _check_class_option(self) -> None:
@@ -405,7 +408,8 @@ class _Tabular:
         X = self.sample.get("X")
         dev = self.cfg.device
         out: dict = {
-            "univariate": None, "identifier": identifier_like(X, self.names), "neutralisation": (),
+            "univariate": None, "univariate_low": None, "identifier": identifier_like(X, self.names),
+            "neutralisation": (),
         }
         bo = probes.baseline_outputs(self.model.module, self.baseline, device=dev)
         fx = self.sample.get("fx")
@@ -426,7 +430,9 @@ class _Tabular:
             return out
         self._check_labels(y)
         self.step("leakage scores")
-        out["univariate"] = univariate_power(X, y, self.task)
+        out["univariate"] = u = univariate_power(X, y, self.task)
+        near = np.flatnonzero(u >= self.cfg.thresholds.leak_univariate)
+        out["univariate_low"] = univariate_lower_bound(X, y, self.task, near, seed=self.cfg.seed)
         out["neutralisation"] = self._neutralisation(stats, X, y)
         return out
 

@@ -207,3 +207,28 @@ def test_arrays_must_align_with_names():
         leakage.detect_identifier_leakage(
             stats=case.stats, names=["a", "b", "c", "d", "e"], identifier=np.zeros(5, bool), thresholds=T
         )
+
+
+def test_strong_real_feature_on_few_rows_is_not_a_leak_but_a_copy_of_the_label_is():
+    """Iris petal length on a 45-row split scores up to 0.96 (above the bar) yet its bootstrap lower bound stays
+    below it; a label + N(0, 0.01) column keeps 1 in every resample."""
+    from sklearn.model_selection import train_test_split
+
+    from audit.analysis.univariate import univariate_lower_bound
+
+    data = _sklearn_datasets().load_iris()
+    rng = np.random.default_rng(5)
+    _, X, _, y = train_test_split(data.data, data.target, test_size=0.3, random_state=5)  # a 45-row validation split
+    Xl = np.column_stack([X, y + 0.01 * rng.standard_normal(45)])
+    names = ["sl", "sw", "pl", "pw", "leak"]
+    u = univariate_power(Xl, y, "classification")
+    low = univariate_lower_bound(Xl, y, "classification", list(range(5)), seed=0)
+    assert low[-1] == pytest.approx(1.0) and u[-1] == pytest.approx(1.0)
+    assert u[2] >= T.leak_univariate  # petal length: above the bar on these rows ...
+    assert (low[:4] < T.leak_univariate).all()  # ... but not in most resamples
+    stats = _ranking_with_top(names, "pl", 0.5, "leak", 0.3)
+    out = leakage.detect_target_leakage(
+        stats=stats, names=names, univariate=u, thresholds=T, task="classification", univariate_low=low,
+    )  # 'pl' ranks first with a point score above the bar: only its lower bound keeps it out
+    assert [f.features for f in out] == [("leak",)]
+    assert out[0].evidence["univariate_ci_low"] == pytest.approx(1.0)

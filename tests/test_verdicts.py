@@ -252,3 +252,29 @@ def test_losses_fit_the_task():
     np.testing.assert_allclose(expected_loss_change(L, L, multi), 0.0, atol=1e-12)
     kl = (P[0] * np.log(P[0] / P[1])).sum()
     assert expected_loss_change(L, L[::-1], multi)[0] == pytest.approx(kl)
+
+
+@pytest.mark.slow
+def test_three_output_regressor_is_multioutput_not_a_classifier(tmp_path: Path):
+    """A 3-output regressor used to be audited as a 3-class classifier (cross-entropy against real targets)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 4))
+    W = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.5, 0.5, 0.0], [0.0, 0.0, 0.0]])  # f3 unused
+    Y = X @ W + 0.05 * rng.standard_normal((600, 3))
+    m = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        m.weight.copy_(torch.tensor(W.T, dtype=torch.float32))
+        m.bias.zero_()
+    df = pd.DataFrame(X, columns=["f0", "f1", "f2", "f3"])
+    for k in range(3):
+        df[f"y{k}"] = Y[:, k]
+    df.to_csv(tmp_path / "val.csv", index=False)
+    run = run_audit(AuditConfig(model=_save(m, tmp_path / "m.pt"), data=tmp_path / "val.csv",
+                                target_col="y0,y1,y2", formats=("json",), quiet=True, n_boot=50))  # fmt: skip
+    assert run.task == "multioutput_regression" and "3 outputs and 3 target columns" in run.task_reason
+    assert run.explained_output == "the mean of the 3 outputs"
+    assert run.features[-1].name == "f3" and run.features[-1].share < 1e-6
+    assert set(run.class_features) == {"output 0", "output 1", "output 2"}
+    assert run.class_features["output 0"][0].name == "f0"  # output 0 = f0 + 0.5 f2
+    assert run.verdict.value == "pass", [f.message for f in run.findings]
+    assert run.target_col == "y0,y1,y2"

@@ -50,12 +50,14 @@ References: J. von Neumann (1941), Ann. Math. Statist. 12, 367-395; J. Rice (198
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from audit.analysis._checks import _as_matrix, _check_finite
 from audit.errors import UsageError
 
-__all__ = ["univariate_power", "univariate_measure", "canonical_task", "TASKS", "MEASURES"]
+__all__ = ["univariate_power", "univariate_lower_bound", "univariate_measure", "canonical_task", "TASKS", "MEASURES"]
 
 # canonical task names; _ALIASES maps the other accepted names (the CLI's --task words) onto them
 TASKS = ("regression", "multioutput_regression", "binary_classification", "classification")
@@ -191,6 +193,61 @@ def univariate_power(X: np.ndarray, y: np.ndarray, task: str) -> np.ndarray:
         for j in range(n_features):
             out[j] = 1.0 - (_changes(X[:, j], codes, k) - (k - 1)) / span
     return np.clip(out, 0.0, 1.0)
+
+
+def univariate_lower_bound(
+    X: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    columns: Sequence[int],
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+    max_rows: int = 20_000,
+) -> np.ndarray:
+    """Lower end of a percentile bootstrap interval of :func:`univariate_power` for some columns.
+
+    A feature that truly determines the target keeps its score of 1 in every resample (the rows stay perfectly
+    ordered), while a strong real feature scored on a few dozen rows (iris petal length on 45 rows: 0.96) falls
+    well below it in many resamples; the lower bound tells the two apart where the point score cannot.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+    y : ndarray of shape (n_rows,) or (n_rows, n_outputs)
+    task : str
+        As for :func:`univariate_power`.
+    columns : sequence of int
+        The columns to resample (the others get NaN): the bootstrap costs ``n_boot`` scores per column.
+    n_boot, seed, level
+        Resamples, their seed and the interval's coverage.
+    max_rows : int
+        Resamples draw this many rows at most (from a uniform subsample): beyond it the score barely varies and
+        the bootstrap would only cost time.
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+        The ``(1 - level) / 2`` quantile of the resampled scores; NaN for columns not asked for.
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    out = np.full(X.shape[1], np.nan)
+    cols = [int(c) for c in columns]
+    if not cols or X.shape[0] < 3:
+        return out
+    rng = np.random.default_rng(seed)
+    if X.shape[0] > max_rows:
+        keep = rng.choice(X.shape[0], size=max_rows, replace=False)
+        X, y = X[keep], y[keep]
+    Xc = X[:, cols]
+    scores = np.empty((n_boot, len(cols)))
+    for b in range(n_boot):
+        idx = rng.integers(0, Xc.shape[0], size=Xc.shape[0])
+        scores[b] = univariate_power(Xc[idx], y[idx], task)
+    out[cols] = np.quantile(scores, (1.0 - level) / 2.0, axis=0)
+    return out
 
 
 def _sorted_groups(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -66,6 +66,8 @@ class FindingsInput:
         ranking's names in rank order when empty (then leave both arrays out).
     univariate : ndarray of shape (n_features,), optional
         :func:`audit.analysis.univariate_power` (needs the target); switches on ``target_leakage``.
+    univariate_low : ndarray of shape (n_features,), optional
+        Bootstrap lower bounds of those scores where they reach ``leak_univariate`` (NaN elsewhere).
     identifier : ndarray of bool, shape (n_features,), optional
         :func:`audit.analysis.identifier_like`; switches on ``identifier_leakage``.
     declared_noise : tuple of str
@@ -96,6 +98,7 @@ class FindingsInput:
     stats: tuple[FeatureStat, ...]
     names: tuple[str, ...] = ()
     univariate: np.ndarray | None = None
+    univariate_low: np.ndarray | None = None
     identifier: np.ndarray | None = None
     declared_noise: tuple[str, ...] = ()
     neutralisation: tuple[NeutralisationStat, ...] = ()
@@ -162,6 +165,7 @@ def run_detectors(inp: FindingsInput, thresholds: Thresholds) -> tuple[Finding, 
         names=inp.names,
         thresholds=thresholds,
         univariate=inp.univariate,
+        univariate_low=inp.univariate_low,
         identifier=inp.identifier,
         task=inp.task,
     )

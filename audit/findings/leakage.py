@@ -32,6 +32,7 @@ def detect_target_leakage(
     univariate: np.ndarray,
     thresholds: Thresholds,
     task: str = "regression",
+    univariate_low: np.ndarray | None = None,
 ) -> list[Finding]:
     """Flag features that alone predict the target almost perfectly and that the model draws on.
 
@@ -53,6 +54,10 @@ def detect_target_leakage(
         Feature names in column order (the order of ``univariate``).
     univariate : ndarray of shape (n_features,)
         :func:`audit.analysis.univariate_power` of each column, in [0, 1].
+    univariate_low : ndarray of shape (n_features,), optional
+        :func:`audit.analysis.univariate.univariate_lower_bound` of the columns whose score reaches the bar (NaN
+        elsewhere). When given, a column is flagged only if the lower bound reaches the bar too: a perfect
+        separator keeps 1 in every resample, a strong real feature on few rows does not.
     thresholds : Thresholds
         Uses ``leak_univariate`` and ``real_share_factor``.
     task : str, default="regression"
@@ -66,13 +71,16 @@ def detect_target_leakage(
     """
     stats = _check_stats(stats)
     power = _aligned(univariate, names, stats, "univariate power")
+    low = None if univariate_low is None else _aligned(univariate_low, names, stats, "univariate lower bounds")
     measure = univariate_measure(task)
     bar = _real_bar(thresholds.real_share_factor, len(stats))
     findings: list[Finding] = []
     for s in stats:
         u = float(power[s.name])
         draws = s.share >= bar or s.rank == 1
-        if u >= thresholds.leak_univariate and draws:
+        lo = None if low is None else float(low[s.name])
+        sure = lo is None or (np.isfinite(lo) and lo >= thresholds.leak_univariate)
+        if u >= thresholds.leak_univariate and sure and draws:
             findings.append(
                 Finding(
                     code=TARGET_CODE,
@@ -86,6 +94,7 @@ def detect_target_leakage(
                     ),
                     evidence={
                         "univariate_power": _num(u),
+                        "univariate_ci_low": _num(lo) if lo is not None else None,
                         "measure": measure,
                         "share": _num(s.share),
                         "rank": s.rank,
@@ -153,11 +162,15 @@ def detect(
     univariate: np.ndarray | None = None,
     identifier: np.ndarray | None = None,
     task: str = "regression",
+    univariate_low: np.ndarray | None = None,
 ) -> list[Finding]:
     """Both leakage detectors; each runs only when its input (``univariate`` / ``identifier``) is given."""
     out: list[Finding] = []
     if univariate is not None:
-        out += detect_target_leakage(stats=stats, names=names, univariate=univariate, thresholds=thresholds, task=task)
+        out += detect_target_leakage(
+            stats=stats, names=names, univariate=univariate, thresholds=thresholds, task=task,
+            univariate_low=univariate_low,
+        )
     if identifier is not None:
         out += detect_identifier_leakage(stats=stats, names=names, identifier=identifier, thresholds=thresholds)
     return out
