@@ -32,7 +32,7 @@ from audit.analysis.neutralisation import NeutralisationStat, benefit_interval, 
 from audit.analysis.ranking import class_rankings, global_ranking
 from audit.analysis.streaming import ColumnStats, Reservoir
 from audit.analysis.task import TaskInfo, resolve_task
-from audit.analysis.univariate import univariate_lower_bound, univariate_power
+from audit.analysis.univariate import univariate_lower_bound, univariate_null_quantile, univariate_power
 from audit.attribution.crosscheck import crosscheck, sample_rows
 from audit.attribution.native import integrated_gradients
 from audit.config import AuditConfig
@@ -437,14 +437,15 @@ class _Tabular:
         return out
 
     def _neutralisation(self, stats: tuple[FeatureStat, ...], X: np.ndarray, y: np.ndarray):
-        """Benefit of each feature (or correlated group) with real attribution: the evidence of noise_leakage."""
+        """Benefit of each feature (or correlated group) the model relies on materially, and whether a member
+        predicts the target alone: the evidence of noise_leakage."""
         cfg = self.cfg
         n_eval = min(X.shape[0], cfg.ablation_rows)
         rng = np.random.default_rng(cfg.seed)
         rows = np.sort(rng.choice(X.shape[0], size=n_eval, replace=False))
         Xe, ye = X[rows], y[rows]
         share = {s.name: s.share for s in stats}
-        bar = cfg.thresholds.real_share_factor / len(self.names)
+        bar = cfg.thresholds.noise_min_share_factor / len(self.names)
         groups = [
             g for g in correlated_groups(Xe, cfg.thresholds.noise_group_corr)
             if sum(share[self.names[j]] for j in g) >= bar
@@ -456,13 +457,19 @@ class _Tabular:
             self.model.module, Xe, ye, groups, self.info, method=cfg.neutralise, baseline=self.baseline,
             seed=cfg.seed, device=cfg.device,
         )
+        members = sorted({j for g in groups for j in g})
+        u = univariate_power(Xe[:, members], ye, self.task)
+        null = univariate_null_quantile(Xe, ye, self.task, members, seed=cfg.seed)[members]
+        pos = {j: k for k, j in enumerate(members)}
         out = []
         for k, (g, (d, r, loss)) in enumerate(zip(groups, effects, strict=True)):
             benefit, lo, hi = benefit_interval(d, r, n_boot=max(cfg.n_boot, 100), seed=cfg.seed + k)
+            best = max(g, key=lambda j: u[pos[j]] - null[pos[j]])  # the member that says most about the target
             out.append(NeutralisationStat(
                 features=tuple(self.names[j] for j in g), share=float(sum(share[self.names[j]] for j in g)),
                 base_loss=float(base_loss.mean()), neutralised_loss=loss, benefit=benefit, ci_low=lo, ci_high=hi,
-                n_rows=int(n_eval), method=cfg.neutralise,
+                n_rows=int(n_eval), method=cfg.neutralise, univariate=float(u[pos[best]]),
+                univariate_null=float(null[pos[best]]),
             ))
         return tuple(out)
 

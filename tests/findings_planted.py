@@ -14,6 +14,7 @@ import numpy as np
 
 from audit.analysis import global_ranking
 from audit.analysis.neutralisation import NeutralisationStat, benefit_interval
+from audit.analysis.univariate import univariate_null_quantile, univariate_power
 from audit.results import FeatureStat
 
 
@@ -43,13 +44,17 @@ def linear_case(
     share = {s.name: s.share for s in stats}
     neutral = {}
     evidence = []
+    u = univariate_power(X, y, "regression")  # what each column says about the target alone
+    null = univariate_null_quantile(X, y, "regression", range(X.shape[1]), seed=0)
     for j, name in enumerate(names):
         pred_j = pred - X[:, j] * w[j]  # column j set to its baseline value 0
         d = (pred_j - y) ** 2 - row_loss  # per-row loss change
         r = (pred_j - pred) ** 2  # what a correct model would lose
         neutral[name] = float(np.mean(row_loss + d))
         b, lo, hi = benefit_interval(d, r, n_boot=max(n_boot, 20), seed=j)
-        evidence.append(NeutralisationStat((name,), share[name], base, neutral[name], b, lo, hi, len(y), "baseline"))
+        evidence.append(NeutralisationStat(
+            (name,), share[name], base, neutral[name], b, lo, hi, len(y), "baseline", float(u[j]), float(null[j])
+        ))
     return LinearCase(X, y, w, tuple(names), A, stats, base, neutral, tuple(evidence))
 
 

@@ -278,3 +278,46 @@ def test_three_output_regressor_is_multioutput_not_a_classifier(tmp_path: Path):
     assert run.class_features["output 0"][0].name == "f0"  # output 0 = f0 + 0.5 f2
     assert run.verdict.value == "pass", [f.message for f in run.findings]
     assert run.target_col == "y0,y1,y2"
+
+
+def test_absurd_step_counts_are_one_line_usage_errors(tmp_path: Path):
+    """--n-steps 100000 tried to allocate 74.5 GiB for numpy's Gauss-Legendre eigenproblem."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3)).astype(np.float32)
+    data = _write(tmp_path, X, X.sum(1), ["a", "b", "c"])
+    model = _save(torch.nn.Linear(3, 1), tmp_path / "m.pt")
+    res = runner.invoke(app, ["run", "--model", str(model), "--data", str(data), "--n-steps", "100000", "--quiet",
+                              "--out", str(tmp_path / "out")])  # fmt: skip
+    assert res.exit_code == 2
+    assert "--n-steps 100000 is more than 4,096" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_gauss_legendre_above_100_nodes_matches_numpy_in_linear_memory():
+    from audit.attribution.quadrature import rule
+
+    for n in (101, 300, 1024):
+        a, w = rule("gausslegendre", n)
+        x, v = np.polynomial.legendre.leggauss(n)
+        np.testing.assert_allclose(a, 0.5 * (1 + x), atol=1e-14)
+        np.testing.assert_allclose(w, 0.5 * v, rtol=1e-7, atol=1e-15)
+    a, w = rule("gausslegendre", 4096)  # numpy would need a 4096 x 4096 eigenproblem
+    assert w.sum() == pytest.approx(1.0, abs=1e-12) and (np.diff(a) > 0).all()
+    assert (w * a**7).sum() == pytest.approx(1 / 8, abs=1e-12)  # exact for polynomials of degree < 2n
+
+
+def test_the_report_says_which_task_was_chosen_and_why():
+    import dataclasses
+
+    from report_fixtures import make_regression_run
+
+    from audit.report import render_html
+
+    run = dataclasses.replace(
+        make_regression_run(), task="binary_classification", class_names=("benign", "malignant"),
+        task_reason="binary classification, detected: one output and a 0/1 target 'target'; outputs leave [0, 1]: "
+        "logits", signed_class="malignant",
+    )  # fmt: skip
+    page = render_html(run)
+    assert "one output and a 0/1 target" in page and "benign, malignant" in page
+    assert "the score of class &#39;malignant&#39;" in page or "the score of class 'malignant'" in page

@@ -41,6 +41,11 @@ class NeutralisationStat:
         Bootstrap 95% interval of ``benefit``.
     n_rows : int
     method : {"permute", "baseline"}
+    univariate : float
+        The :func:`audit.analysis.univariate_power` of the member that says most about the target on its own.
+    univariate_null : float
+        The 99% quantile of that member's score under a shuffled target; a member above it carries information
+        about the target by itself, so the group is not noise, whatever the model makes of it.
     """
 
     features: tuple[str, ...]
@@ -52,6 +57,13 @@ class NeutralisationStat:
     ci_high: float
     n_rows: int
     method: str
+    univariate: float = float("nan")
+    univariate_null: float = float("nan")
+
+    @property
+    def informative(self) -> bool:
+        """True when a member alone tells about the target beyond chance (permutation test at 1%)."""
+        return bool(self.univariate > self.univariate_null)
 
 
 def _ranks(X: np.ndarray) -> np.ndarray:

@@ -57,7 +57,15 @@ import numpy as np
 from audit.analysis._checks import _as_matrix, _check_finite
 from audit.errors import UsageError
 
-__all__ = ["univariate_power", "univariate_lower_bound", "univariate_measure", "canonical_task", "TASKS", "MEASURES"]
+__all__ = [
+    "univariate_power",
+    "univariate_lower_bound",
+    "univariate_null_quantile",
+    "univariate_measure",
+    "canonical_task",
+    "TASKS",
+    "MEASURES",
+]
 
 # canonical task names; _ALIASES maps the other accepted names (the CLI's --task words) onto them
 TASKS = ("regression", "multioutput_regression", "binary_classification", "classification")
@@ -247,6 +255,54 @@ def univariate_lower_bound(
         idx = rng.integers(0, Xc.shape[0], size=Xc.shape[0])
         scores[b] = univariate_power(Xc[idx], y[idx], task)
     out[cols] = np.quantile(scores, (1.0 - level) / 2.0, axis=0)
+    return out
+
+
+def univariate_null_quantile(
+    X: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    columns: Sequence[int],
+    *,
+    n_perm: int = 200,
+    q: float = 0.99,
+    seed: int = 0,
+    max_rows: int = 20_000,
+) -> np.ndarray:
+    """The ``q`` quantile of :func:`univariate_power` when the target is shuffled: what a column that carries no
+    information about the target scores by chance on these rows (a permutation test's critical value).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+    y : ndarray of shape (n_rows,) or (n_rows, n_outputs)
+    task : str
+        As for :func:`univariate_power`.
+    columns : sequence of int
+        The columns to test (the others get NaN).
+    n_perm, q, seed
+        Shuffles of the target, the quantile and the seed.
+    max_rows : int
+        At most this many rows (a uniform subsample) take part.
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+        A column scoring above its value is informative at level ``1 - q``; NaN for columns not asked for.
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    out = np.full(X.shape[1], np.nan)
+    cols = [int(c) for c in columns]
+    if not cols or X.shape[0] < 3:
+        return out
+    rng = np.random.default_rng(seed)
+    if X.shape[0] > max_rows:
+        keep = rng.choice(X.shape[0], size=max_rows, replace=False)
+        X, y = X[keep], y[keep]
+    Xc = X[:, cols]
+    scores = np.array([univariate_power(Xc, y[rng.permutation(y.shape[0])], task) for _ in range(n_perm)])
+    out[cols] = np.quantile(scores, q, axis=0)
     return out
 
 

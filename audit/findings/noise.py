@@ -4,15 +4,21 @@ Two routes:
 
 1. *Declared*: the user named the feature as noise (``--noise-features``) and its attribution is clearly real:
    ``share >= real_share_factor / n_features`` and the bootstrap interval of its mean |attribution| is above 0.
-2. *Neutralisation* (needs the target): a feature, or a group of correlated features, has real attribution, yet
-   taking its information away (:mod:`audit.analysis.neutralisation`: permuting it within its column by default)
-   costs the model less than ``noise_max_benefit`` of the loss its influence on the output would cost if it
-   carried signal, at the upper end of a 95% bootstrap interval over rows. A genuine feature has a benefit ratio
-   near 1; one the model follows without signal, near -1 (removing it helps).
+2. *Neutralisation* (needs the target): a feature, or a group of correlated features, that the model relies on
+   materially (``share >= noise_min_share_factor / n_features``: as much as an average feature) and that carries
+   no information about the target on either count:
 
-Severity: ``fail`` when the feature's (group's) share is at least ``noise_fail_share_factor / n_features`` (it
-carries as much as an average feature), ``warn`` below. A model that ignores its noise columns gives them shares
-far below the real-attribution bar and is never flagged.
+   - taking its information away (:mod:`audit.analysis.neutralisation`: averaging the model's predictions over
+     shuffles of the column by default) costs the model less than ``noise_max_benefit`` of the loss its
+     influence on the output would cost if it carried signal, at the upper end of a 95% bootstrap interval over
+     rows (a genuine feature has a benefit ratio near 1; one the model follows without signal, near -1);
+   - no member predicts the target on its own beyond chance (:func:`audit.analysis.univariate_power` at or
+     below its 99% quantile under a shuffled target). An overfit model can make a real feature (diabetes' s3 and
+     s4) look useless on held-out rows; the feature itself still tells about the target, so it is not noise.
+
+Severity: declared features fail from ``noise_min_share_factor / n_features``, neutralisation findings from
+``noise_fail_share_factor / n_features``; below, they warn. Small reliance on a noise column (a few tenths of
+the uniform share, which every flexible model picks up) is below the bar and never flagged by neutralisation.
 """
 
 from __future__ import annotations
@@ -45,7 +51,8 @@ def detect(
     stats : sequence of FeatureStat
         The global ranking (:func:`audit.analysis.global_ranking`), one per feature.
     thresholds : Thresholds
-        Uses ``real_share_factor``, ``noise_max_benefit`` and ``noise_fail_share_factor``.
+        Uses ``real_share_factor``, ``noise_min_share_factor``, ``noise_max_benefit`` and
+        ``noise_fail_share_factor``.
     declared_noise : sequence of str, default=()
         Feature names the user declared as noise (patterns already matched by the pipeline). Unknown names
         are an error.
@@ -64,6 +71,7 @@ def detect(
     if unknown:
         raise UsageError(f"declared noise feature '{unknown[0]}' is not among the model's features")
     bar = _real_bar(thresholds.real_share_factor, n_features)
+    material = thresholds.noise_min_share_factor / n_features
     fail_share = thresholds.noise_fail_share_factor / n_features
     declared = set(declared_noise)
     n_real_cols = n_features - len(declared)
@@ -77,7 +85,7 @@ def detect(
             findings.append(
                 Finding(
                     code=CODE,
-                    severity=Severity.FAIL if s.share >= fail_share else Severity.WARN,
+                    severity=Severity.FAIL if s.share >= material else Severity.WARN,
                     features=(s.name,),
                     message=(
                         f"The model relies on '{s.name}', which you declared as noise: it carries {_pct(s.share)} "
@@ -91,7 +99,7 @@ def detect(
                         "mean_abs_ci_low": _num(s.ci_low),
                         "mean_abs_ci_high": _num(s.ci_high),
                         "real_share_bar": _num(bar),
-                        "fail_share": _num(fail_share),
+                        "fail_share": _num(material),
                         "mean_real_share": _num(mean_real_share),
                     },
                 )
@@ -101,16 +109,17 @@ def detect(
         unknown = [nm for nm in g.features if nm not in by_name]
         if unknown:
             raise UsageError(f"neutralisation evidence names '{unknown[0]}', which is not among the model's features")
-        if set(g.features) & flagged or g.share < bar:
+        if set(g.features) & flagged or g.share < material or g.informative:
             continue
         if not (math.isfinite(g.ci_high) and g.ci_high < thresholds.noise_max_benefit):
             continue
-        findings.append(_useless_group(g, by_name, bar, fail_share, thresholds))
+        findings.append(_useless_group(g, by_name, material, fail_share, thresholds))
     return findings
 
 
 def _useless_group(
-    g: NeutralisationStat, by_name: dict[str, FeatureStat], bar: float, fail_share: float, thresholds: Thresholds
+    g: NeutralisationStat, by_name: dict[str, FeatureStat], material: float, fail_share: float,
+    thresholds: Thresholds,
 ) -> Finding:
     names = g.features
     what = f"'{names[0]}'" if len(names) == 1 else (
@@ -130,8 +139,8 @@ def _useless_group(
         message=(
             f"{action} {moved}, although it carries {_pct(g.share)} of all attribution: it delivers "
             f"{_fmt(g.benefit)} of the benefit its influence on the output would bring if it carried signal "
-            f"(95% CI {_fmt(g.ci_low)} to {_fmt(g.ci_high)}; a genuine feature gives about 1), so the model relies "
-            "on input that does not help it predict the target."
+            f"(95% CI {_fmt(g.ci_low)} to {_fmt(g.ci_high)}; a genuine feature gives about 1) and it does not "
+            "predict the target on its own either, so the model relies on input that carries no signal."
         ),
         evidence={
             "route": "neutralisation",
@@ -146,7 +155,9 @@ def _useless_group(
             "benefit_ci_high": _num(g.ci_high),
             "max_benefit": _num(thresholds.noise_max_benefit),
             "rows": g.n_rows,
-            "real_share_bar": _num(bar),
+            "univariate_power": _num(g.univariate),
+            "univariate_null_99": _num(g.univariate_null),
+            "min_share": _num(material),
             "fail_share": _num(fail_share),
         },
     )
