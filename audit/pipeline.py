@@ -32,7 +32,12 @@ from audit.analysis.neutralisation import NeutralisationStat, benefit_interval, 
 from audit.analysis.ranking import class_rankings, global_ranking
 from audit.analysis.streaming import ColumnStats, Reservoir
 from audit.analysis.task import TaskInfo, resolve_task
-from audit.analysis.univariate import univariate_lower_bound, univariate_null_quantile, univariate_power
+from audit.analysis.univariate import (
+    target_explains,
+    univariate_lower_bound,
+    univariate_null_quantile,
+    univariate_power,
+)
 from audit.attribution.crosscheck import crosscheck, sample_rows
 from audit.attribution.native import integrated_gradients
 from audit.config import AuditConfig
@@ -161,6 +166,7 @@ class _Tabular:
             declared_noise=tuple(declared),
             univariate=extra["univariate"],
             univariate_low=extra["univariate_low"],
+            univariate_reverse=extra["univariate_reverse"],
             identifier=extra["identifier"],
             neutralisation=extra["neutralisation"],
             baseline_output=extra["baseline_output"],
@@ -408,8 +414,8 @@ class _Tabular:
         X = self.sample.get("X")
         dev = self.cfg.device
         out: dict = {
-            "univariate": None, "univariate_low": None, "identifier": identifier_like(X, self.names),
-            "neutralisation": (),
+            "univariate": None, "univariate_low": None, "univariate_reverse": None,
+            "identifier": identifier_like(X, self.names), "neutralisation": (),
         }
         bo = probes.baseline_outputs(self.model.module, self.baseline, device=dev)
         fx = self.sample.get("fx")
@@ -433,6 +439,7 @@ class _Tabular:
         out["univariate"] = u = univariate_power(X, y, self.task)
         near = np.flatnonzero(u >= self.cfg.thresholds.leak_univariate)
         out["univariate_low"] = univariate_lower_bound(X, y, self.task, near, seed=self.cfg.seed)
+        out["univariate_reverse"] = target_explains(X, y, near)
         out["neutralisation"] = self._neutralisation(stats, X, y)
         return out
 

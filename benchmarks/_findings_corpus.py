@@ -55,7 +55,7 @@ __all__ = [
     "corpus", "wilson", "summarise", "quality",
 ]  # fmt: skip
 
-NOISE_RHO = 0.95  # corr(noise_0, target) in the train split: a shortcut the model leans on
+NOISE_RHO = 0.99  # corr(noise_0, target) in the train split: a shortcut the model leans on
 LEAK_SIGMA = 0.01  # leak = label + N(0, LEAK_SIGMA^2); regression: y + N(0, (LEAK_SIGMA * sd(y))^2)
 DRIFT_SHIFT = 1.5  # reference shift of the top feature, in train standard deviations
 SLICE_NOISE = 0.1  # regression slice twin: y = s + N(0, SLICE_NOISE^2)

@@ -232,3 +232,26 @@ def test_strong_real_feature_on_few_rows_is_not_a_leak_but_a_copy_of_the_label_i
     )  # 'pl' ranks first with a point score above the bar: only its lower bound keeps it out
     assert [f.features for f in out] == [("leak",)]
     assert out[0].evidence["univariate_ci_low"] == pytest.approx(1.0)
+
+
+def test_a_real_perfect_separator_is_not_derived_from_the_label():
+    """On some 45-row iris splits petal width separates the classes perfectly in every resample; it still varies
+    within each class (the label explains ~0.92 of it), while the label plus N(0, 0.01) is nearly a function of
+    the label (0.998)."""
+    from audit.analysis.univariate import target_explains
+
+    data = _sklearn_datasets().load_iris()
+    X, y = data.data, data.target
+    rng = np.random.default_rng(0)
+    Xl = np.column_stack([X, y + 0.01 * rng.standard_normal(y.size)])
+    rev = target_explains(Xl, y, range(5))
+    assert rev[-1] >= 0.99 and rev[:4].max() < T.leak_univariate
+    names = ["sl", "sw", "pl", "pw", "leak"]
+    forced = np.array([0.3, 0.2, 1.0, 1.0, 1.0])  # as if pl, pw and leak all separated perfectly
+    stats = _ranking_with_top(names, "pw", 0.4, "leak", 0.3)
+    out = leakage.detect_target_leakage(
+        stats=stats, names=names, univariate=forced, univariate_low=forced, reverse=rev, thresholds=T,
+        task="classification",
+    )
+    assert [f.features for f in out] == [("leak",)]
+    assert out[0].evidence["target_explains_feature"] >= 0.99

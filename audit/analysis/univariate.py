@@ -61,6 +61,7 @@ __all__ = [
     "univariate_power",
     "univariate_lower_bound",
     "univariate_null_quantile",
+    "target_explains",
     "univariate_measure",
     "canonical_task",
     "TASKS",
@@ -303,6 +304,43 @@ def univariate_null_quantile(
     Xc = X[:, cols]
     scores = np.array([univariate_power(Xc, y[rng.permutation(y.shape[0])], task) for _ in range(n_perm)])
     out[cols] = np.quantile(scores, q, axis=0)
+    return out
+
+
+def target_explains(X: np.ndarray, y: np.ndarray, columns: Sequence[int]) -> np.ndarray:
+    """The reverse of :func:`univariate_power`: how much of each column the target explains (the neighbour R^2
+    of the column sorted by the target; for class labels the correlation ratio, the share of the column's variance
+    between the classes).
+
+    A column derived from the target (the label plus a little noise, a copy of the price) is nearly a function of
+    it and scores about 1; a real feature that happens to separate the classes still varies within each class
+    (iris petal length: 0.92-0.93 on 45 rows, against 0.998 for the label plus N(0, 0.01)).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+    y : ndarray of shape (n_rows,) or (n_rows, n_outputs)
+        Numbers or class codes; with several outputs the best output counts.
+    columns : sequence of int
+        The columns to score (the others get NaN).
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    out = np.full(X.shape[1], np.nan)
+    cols = [int(c) for c in columns]
+    if not cols:
+        return out
+    Y = np.asarray(y)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if not np.issubdtype(Y.dtype, np.number):
+        Y = np.unique(Y, return_inverse=True)[1].reshape(-1, 1)
+    Y = Y.astype(np.float64)
+    for c in cols:
+        out[c] = univariate_power(Y, X[:, c], "regression").max()
     return out
 
 

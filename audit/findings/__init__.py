@@ -68,6 +68,8 @@ class FindingsInput:
         :func:`audit.analysis.univariate_power` (needs the target); switches on ``target_leakage``.
     univariate_low : ndarray of shape (n_features,), optional
         Bootstrap lower bounds of those scores where they reach ``leak_univariate`` (NaN elsewhere).
+    univariate_reverse : ndarray of shape (n_features,), optional
+        How much of those columns the target explains (:func:`audit.analysis.univariate.target_explains`).
     identifier : ndarray of bool, shape (n_features,), optional
         :func:`audit.analysis.identifier_like`; switches on ``identifier_leakage``.
     declared_noise : tuple of str
@@ -99,6 +101,7 @@ class FindingsInput:
     names: tuple[str, ...] = ()
     univariate: np.ndarray | None = None
     univariate_low: np.ndarray | None = None
+    univariate_reverse: np.ndarray | None = None
     identifier: np.ndarray | None = None
     declared_noise: tuple[str, ...] = ()
     neutralisation: tuple[NeutralisationStat, ...] = ()
@@ -166,6 +169,7 @@ def run_detectors(inp: FindingsInput, thresholds: Thresholds) -> tuple[Finding, 
         thresholds=thresholds,
         univariate=inp.univariate,
         univariate_low=inp.univariate_low,
+        reverse=inp.univariate_reverse,
         identifier=inp.identifier,
         task=inp.task,
     )

@@ -33,6 +33,7 @@ def detect_target_leakage(
     thresholds: Thresholds,
     task: str = "regression",
     univariate_low: np.ndarray | None = None,
+    reverse: np.ndarray | None = None,
 ) -> list[Finding]:
     """Flag features that alone predict the target almost perfectly and that the model draws on.
 
@@ -54,6 +55,10 @@ def detect_target_leakage(
         Feature names in column order (the order of ``univariate``).
     univariate : ndarray of shape (n_features,)
         :func:`audit.analysis.univariate_power` of each column, in [0, 1].
+    reverse : ndarray of shape (n_features,), optional
+        :func:`audit.analysis.univariate.target_explains` of the same columns (NaN elsewhere). When given, a column
+        is flagged only if the target also explains it: a leak is derived from the target, so it is nearly a
+        function of it, while a real feature that happens to separate the classes still varies within each.
     univariate_low : ndarray of shape (n_features,), optional
         :func:`audit.analysis.univariate.univariate_lower_bound` of the columns whose score reaches the bar (NaN
         elsewhere). When given, a column is flagged only if the lower bound reaches the bar too: a perfect
@@ -72,6 +77,7 @@ def detect_target_leakage(
     stats = _check_stats(stats)
     power = _aligned(univariate, names, stats, "univariate power")
     low = None if univariate_low is None else _aligned(univariate_low, names, stats, "univariate lower bounds")
+    rev = None if reverse is None else _aligned(reverse, names, stats, "reverse scores")
     measure = univariate_measure(task)
     bar = _real_bar(thresholds.real_share_factor, len(stats))
     findings: list[Finding] = []
@@ -79,7 +85,9 @@ def detect_target_leakage(
         u = float(power[s.name])
         draws = s.share >= bar or s.rank == 1
         lo = None if low is None else float(low[s.name])
+        back = None if rev is None else float(rev[s.name])
         sure = lo is None or (np.isfinite(lo) and lo >= thresholds.leak_univariate)
+        sure = sure and (back is None or (np.isfinite(back) and back >= thresholds.leak_univariate))
         if u >= thresholds.leak_univariate and sure and draws:
             findings.append(
                 Finding(
@@ -95,6 +103,7 @@ def detect_target_leakage(
                     evidence={
                         "univariate_power": _num(u),
                         "univariate_ci_low": _num(lo) if lo is not None else None,
+                        "target_explains_feature": _num(back) if back is not None else None,
                         "measure": measure,
                         "share": _num(s.share),
                         "rank": s.rank,
@@ -163,13 +172,14 @@ def detect(
     identifier: np.ndarray | None = None,
     task: str = "regression",
     univariate_low: np.ndarray | None = None,
+    reverse: np.ndarray | None = None,
 ) -> list[Finding]:
     """Both leakage detectors; each runs only when its input (``univariate`` / ``identifier``) is given."""
     out: list[Finding] = []
     if univariate is not None:
         out += detect_target_leakage(
             stats=stats, names=names, univariate=univariate, thresholds=thresholds, task=task,
-            univariate_low=univariate_low,
+            univariate_low=univariate_low, reverse=reverse,
         )
     if identifier is not None:
         out += detect_identifier_leakage(stats=stats, names=names, identifier=identifier, thresholds=thresholds)
