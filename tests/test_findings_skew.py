@@ -142,7 +142,7 @@ def test_sampling_noise_on_small_data_is_not_drift():
 
 def test_a_near_tie_at_the_top_of_a_group_is_not_a_new_profile():
     """Random groups on a breast-cancer model: group B's top was 'mean concave points' by a hair instead of
-    'worst perimeter' (Spearman 0.97) and warned. The global leader must fall under half of the group's leader."""
+    'worst perimeter' (Spearman 0.97) and warned. The group's leader must carry 1.5x the global leader's share."""
     rng = np.random.default_rng(2)
     n = 2_000
     groups = np.repeat(["a", "b"], n // 2)

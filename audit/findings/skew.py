@@ -8,8 +8,8 @@
   this profile, so concentration is a fact worth knowing, not a defect.
 - ``slice_skew`` (warn): groups of a slicing column (with at least ``slice_min_rows`` rows) whose ranking
   disagrees with the global one (Spearman ``< slice_spearman``), or whose top feature differs from a clear
-  global leader (global top share ``>= slice_top_share_factor / n_features``) that has fallen to less than half
-  of the group's own leader (a near-tie at the top is not a different profile). One finding per column.
+  global leader (global top share ``>= slice_top_share_factor / n_features``) that carries less than 2/3 of the
+  group's own leader there (a near-tie at the top is not a different profile). One finding per column.
 - ``drift_skew`` (warn): the attribution-weighted KS summed over features is ``>= drift_weighted_ks``, or one of
   the 5 features with the largest share (and real attribution, ``share >= real_share_factor / n_features``)
   has KS ``>= drift_feature_ks``. Given the two sample sizes, a KS below
@@ -45,7 +45,7 @@ CONCENTRATION_CODE = "concentration_skew"
 SLICE_CODE = "slice_skew"
 DRIFT_CODE = "drift_skew"
 _MIN_CONTRAST = 2.0  # a top-k rule applies only when its threshold is >= this times the uniform share k / F
-_SLICE_LEAD_RATIO = 0.5  # a group's top feature "differs" only when the global top has under this share of it
+_SLICE_LEAD_RATIO = 2 / 3  # a group's top feature "differs" only when the global top has under this share of it
 _DRIFT_TOP = 5  # features with the largest share checked one by one for drift
 _KS_CRIT_1PCT = 1.628  # asymptotic 1% critical value of sqrt(n m / (n + m)) * KS under no drift
 
@@ -160,8 +160,8 @@ def detect_slice_skew(
             low_rho = math.isfinite(p.spearman_vs_all) and p.spearman_vs_all < thresholds.slice_spearman
             new_top = (
                 clear_leader and bool(p.top_features) and p.top_features[0] != top.name
-                # a near-tie at the top of a group is not a different profile: the global leader must have
-                # fallen to under half of the group's own leader
+                # a near-tie at the top of a group is not a different profile: the group's own leader must carry
+                # 1.5 times the global leader's share in the group (near-ties on healthy models: 0.9-1.0)
                 and p.shares.get(top.name, 0.0) < _SLICE_LEAD_RATIO * p.shares.get(p.top_features[0], 0.0)
             )
             if low_rho or new_top:
