@@ -29,16 +29,13 @@ from typing import Any
 
 import torch
 
+from audit.attribution.base import batched_forward, model_dtype_device, resolve_device, select_output
 from audit.attribution.captum_ig import captum_attribute, captum_version
-from audit.attribution.native import (
-    _activation_elems_per_point,
-    _use_channels_last,
-    _with_end_points,
-    integrated_gradients,
-    resolve_device,
-    select_output,
-)
-from audit.attribution.quadrature import METHODS, min_steps, rule
+from audit.attribution.memory import bytes_per_point
+from audit.attribution.native import integrated_gradients
+from audit.attribution.passes import points_per_row as engine_points_per_row
+from audit.attribution.planning import use_channels_last
+from audit.attribution.quadrature import METHODS, min_steps
 from audit.errors import AttributionError
 
 __all__ = ["bench", "default_model_and_rows", "format_table", "CAPTUM_CANDIDATES"]
@@ -109,14 +106,6 @@ def _ceiling_seconds(
     return total
 
 
-def _model_dtype(model: torch.nn.Module) -> torch.dtype:
-    """The dtype of the model's first floating-point parameter (float32 for a model without one)."""
-    for p in model.parameters():
-        if p.dtype.is_floating_point:
-            return p.dtype
-    return torch.float32
-
-
 def _predicted_class(model: torch.nn.Module, x: torch.Tensor, device: torch.device) -> torch.Tensor | None:
     """Predicted class per row (n,) for a model with several outputs, as an audit explains it (the argmax of
     the row's outputs); None for a single-output model ((m,) or (m, 1))."""
@@ -124,11 +113,8 @@ def _predicted_class(model: torch.nn.Module, x: torch.Tensor, device: torch.devi
         out = model(x[:2].to(device))
         if out.dim() <= 1 or (out.dim() == 2 and out.shape[1] == 1):
             return None
-        parts = []
-        for s in range(0, x.shape[0], 256):
-            o = model(x[s : s + 256].to(device))  # (m, k)
-            parts.append(o.reshape(o.shape[0], -1).argmax(1).cpu())
-        return torch.cat(parts)
+    out = batched_forward(model, x, batch=256, device=device, dtype=x.dtype)  # (n, k)
+    return out.reshape(out.shape[0], -1).argmax(1)
 
 
 def bench(
@@ -194,7 +180,7 @@ def bench(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = copy.deepcopy(model).to(dev)  # the caller's model stays where it is
-    x = x.detach().to(_model_dtype(model)).cpu()  # rows in the model's own dtype (a float64 model gets float64)
+    x = x.detach().to(model_dtype_device(model)[0]).cpu()  # rows in the model's dtype (a float64 model: float64)
     n = x.shape[0]
     notes: list[str] = []
     tgt: object = target
@@ -211,12 +197,11 @@ def bench(
                                 method=method, n_steps=n_steps, device=dev)  # fmt: skip
     del warm
     res = native()  # warm-up at full size (on the CPU the engine also times its pass sizes here)
-    points_per_row = len(_with_end_points(*rule(method, n_steps))[0])
-    nhwc = _use_channels_last(model, x[: min(n, 2)].to(dev), dev)  # the engine's layout of the points
+    points_per_row = engine_points_per_row(method, n_steps)
+    nhwc = use_channels_last(model, x[: min(n, 2)].to(dev), dev)  # the engine's layout of the points
     ibs_list = sorted({int(c) for c in captum_candidates if 0 < c < n * n_steps} | {n})
 
-    act = _activation_elems_per_point(model, x[: min(n, 2)].to(dev))
-    default_mb = 4 * n * n_steps * (2 * x[0].numel() + 3 * act) / 2**20
+    default_mb = n * n_steps * bytes_per_point(model, x[: min(n, 2)].to(dev), 4) / 2**20
     run_default = captum_default
     if captum_default and default_mb > captum_default_max_mb:
         run_default = False

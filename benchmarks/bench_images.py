@@ -33,7 +33,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in the checkout
 
-from audit.attribution.native import _activation_elems_per_point, integrated_gradients  # noqa: E402
+from audit.attribution.base import batched_forward  # noqa: E402
+from audit.attribution.memory import bytes_per_point  # noqa: E402
+from audit.attribution.native import integrated_gradients  # noqa: E402
 from audit.bench import bench  # noqa: E402
 
 # Captum's path points per forward tried by default (those that fit --captum-max-mb, plus the largest that does)
@@ -61,8 +63,7 @@ def captum_candidates(
 ) -> tuple[int, ...]:
     """Points per Captum forward worth trying: those of ``wanted`` that fit ``max_mb``, plus the largest that
     does (points and their gradients, activations and their gradients, slack; as the engine estimates)."""
-    act = _activation_elems_per_point(model.to(device), x[:1].to(device))
-    per_point = 4 * (2 * x[0].numel() + 3 * act)
+    per_point = bytes_per_point(model.to(device), x[:1].to(device), 4)
     fit = max(1, int(max_mb * 2**20 // per_point))
     return tuple(sorted({c for c in wanted if c <= fit} | {min(fit, max(wanted))}))
 
@@ -70,8 +71,7 @@ def captum_candidates(
 def time_bf16(model: torch.nn.Module, x: torch.Tensor, n_steps: int, device: str, repeats: int) -> tuple[float, float]:
     """Images/s of our engine with bf16 autocast, and its median relative completeness error."""
     model = model.to(device)
-    with torch.no_grad():
-        target = torch.cat([model(x[i : i + 64].to(device)).argmax(-1).cpu() for i in range(0, x.shape[0], 64)])
+    target = batched_forward(model, x, batch=64, device=device).argmax(-1)  # (n,)
     best = float("inf")
     res = None
     for _ in range(repeats):

@@ -13,16 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from image_toys import MemoryCappedCNN, SmallCNN
 
+from audit.attribution.memory import activation_elems_per_point as _activation_elems_per_point
 from audit.attribution.native import (
     AUTO_SCHEDULE,
     IGResult,
-    _accepts_channels_last,
-    _activation_elems_per_point,
-    _Tuner,
     integrated_gradients,
     rows_are_independent,
     select_output,
 )
+from audit.attribution.planning import Tuner as _Tuner
+from audit.attribution.planning import accepts_channels_last as _accepts_channels_last
 from audit.attribution.quadrature import METHODS
 from audit.errors import AttributionError, AuditError
 

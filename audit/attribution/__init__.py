@@ -1,7 +1,12 @@
 """attribution layer: our Integrated Gradients engine, its quadrature rules, the Captum adapter and cross-check.
 
 - :mod:`audit.attribution.native` -- :func:`integrated_gradients` (all path points of a chunk in one forward and
-  one backward), :class:`IGResult`, :func:`select_output`, :func:`rows_are_independent`.
+  one backward); the engine behind it is cut by concern into :mod:`~audit.attribution.arguments`,
+  :mod:`~audit.attribution.probes`, :mod:`~audit.attribution.memory`, :mod:`~audit.attribution.planning` and
+  :mod:`~audit.attribution.passes`.
+- :mod:`audit.attribution.base` -- :class:`IGResult`, :func:`select_output`, :func:`resolve_device` and the
+  helpers the whole project shares: :func:`is_oom`, :func:`batched_forward`, :func:`model_dtype_device`.
+- :mod:`audit.attribution.probes` -- :func:`rows_are_independent`.
 - :mod:`audit.attribution.quadrature` -- :func:`rule` (textbook nodes and weights), :func:`captum_rule`.
 - :mod:`audit.attribution.captum_ig` -- :func:`captum_attribute`: the only module that imports Captum.
 - :mod:`audit.attribution.crosscheck` -- :func:`crosscheck`, :func:`sample_rows`, :func:`spearman`.
@@ -18,7 +23,11 @@ __all__ = [
     "IGResult",
     "integrated_gradients",
     "select_output",
+    "resolve_device",
     "rows_are_independent",
+    "is_oom",
+    "batched_forward",
+    "model_dtype_device",
     "METHODS",
     "rule",
     "captum_rule",
@@ -30,10 +39,14 @@ __all__ = [
 ]
 
 _LAZY = {
-    "IGResult": "native",
+    "IGResult": "base",
     "integrated_gradients": "native",
-    "select_output": "native",
-    "rows_are_independent": "native",
+    "select_output": "base",
+    "resolve_device": "base",
+    "rows_are_independent": "probes",
+    "is_oom": "base",
+    "batched_forward": "base",
+    "model_dtype_device": "base",
     "METHODS": "quadrature",
     "rule": "quadrature",
     "captum_rule": "quadrature",

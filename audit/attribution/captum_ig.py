@@ -21,13 +21,9 @@ import captum
 import torch
 from captum.attr import IntegratedGradients
 
-from audit.attribution.native import (
-    _activation_elems_per_point,
-    _as_baseline,
-    _as_target,
-    _check_target_range,
-    select_output,
-)
+from audit.attribution.arguments import as_baseline, as_target, check_target_range
+from audit.attribution.base import model_dtype_device, select_output
+from audit.attribution.memory import bytes_per_point
 from audit.attribution.quadrature import captum_rule
 from audit.errors import AttributionError
 
@@ -55,11 +51,6 @@ def captum_version() -> str:
     return str(captum.__version__)
 
 
-def _model_dtype_device(model: torch.nn.Module) -> tuple[torch.dtype, torch.device]:
-    p = next(iter(model.parameters()), None)
-    return (p.dtype, p.device) if p is not None else (torch.float32, torch.device("cpu"))
-
-
 def best_internal_batch_size(
     model: torch.nn.Module, x: torch.Tensor, *, n_steps: int, memory_budget_mb: float = 256
 ) -> int:
@@ -77,10 +68,9 @@ def best_internal_batch_size(
     -------
     int, at least 1
     """
-    dtype, device = _model_dtype_device(model)
-    act = _activation_elems_per_point(model, x[:2].to(device, dtype))
-    bytes_per_point = torch.finfo(dtype).bits // 8 * (2 * x[0].numel() + 3 * act)
-    by_memory = max(1, int(memory_budget_mb * 2**20 // bytes_per_point))
+    dtype, device = model_dtype_device(model)
+    per_point = bytes_per_point(model, x[:2].to(device, dtype), torch.finfo(dtype).bits // 8)
+    by_memory = max(1, int(memory_budget_mb * 2**20 // per_point))
     return max(1, min(POINTS_PER_FORWARD, by_memory, x.shape[0] * n_steps))
 
 
@@ -124,15 +114,15 @@ def captum_attribute(
         raise AttributionError("inputs must be a torch.Tensor of shape (rows, features...) with at least one row")
     if internal_batch_size is not None and (isinstance(internal_batch_size, bool) or internal_batch_size < 1):
         raise AttributionError(f"internal_batch_size must be a positive whole number, got {internal_batch_size!r}")
-    dtype, device = _model_dtype_device(model)
+    dtype, device = model_dtype_device(model)
     n = x.shape[0]
     xs = x.detach().to(device, dtype)
-    b = _as_baseline(baselines, xs.cpu(), references=False).to(device, dtype)  # (1 or n, *fs)
-    tgt = _as_target(target, n, device)
+    b = as_baseline(baselines, xs.cpu(), references=False).to(device, dtype)  # (1 or n, *fs)
+    tgt = as_target(target, n, device)
     forward = _Forward(model)
     with torch.no_grad():
         probe = forward(xs[:2])  # (1 or 2, k)
-    _check_target_range(tgt, int(probe.shape[-1]))
+    check_target_range(tgt, int(probe.shape[-1]))
     select_output(probe, None if tgt is None else tgt[: probe.shape[0]])  # k > 1 outputs and no target: fails
     ig = IntegratedGradients(forward)
 

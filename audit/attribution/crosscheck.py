@@ -22,8 +22,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from audit.attribution.arguments import as_baseline, as_target
+from audit.attribution.base import IGResult
 from audit.attribution.captum_ig import best_internal_batch_size, captum_attribute, captum_version
-from audit.attribution.native import IGResult, _as_baseline, _as_target, _buffers_restored
+from audit.attribution.probes import buffers_restored
 from audit.attribution.quadrature import captum_rule, rule
 from audit.errors import AttributionError
 from audit.results import Crosscheck
@@ -212,16 +214,16 @@ def crosscheck(
             warnings.simplefilter("ignore")
             model = copy.deepcopy(model).to(dtype)  # Captum in the precision our engine used
     xs = x.detach().to("cpu", dtype)[idx]  # (k, *fs)
-    refs = _as_baseline(baselines, x.detach().to("cpu", dtype), references)  # (n_refs or 1 or n, *fs)
+    refs = as_baseline(baselines, x.detach().to("cpu", dtype), references)  # (n_refs or 1 or n, *fs)
     ref_list = [r.unsqueeze(0) for r in refs] if references else [refs if refs.shape[0] == 1 else refs[idx]]
-    tgt = _as_target(target, n, torch.device("cpu"))
+    tgt = as_target(target, n, torch.device("cpu"))
     tgt = None if tgt is None else tgt[idx]
     steps = native.steps[idx].numpy()
     ibs = internal_batch_size or best_internal_batch_size(model, xs, n_steps=int(steps.max()))
 
     cap_attr = torch.zeros((k, *fs), dtype=torch.float64)
     cap_delta = torch.zeros(k, dtype=torch.float64)
-    with _buffers_restored(model):  # Captum in train mode would update BatchNorm statistics
+    with buffers_restored(model):  # Captum in train mode would update BatchNorm statistics
         for s in np.unique(steps):
             pos = np.nonzero(steps == s)[0]
             for ref in ref_list:
