@@ -101,7 +101,8 @@ def test_every_finding_is_shown_worst_first_with_code_message_and_evidence(
     codes = [a["data-code"] for tag, a in page.elements if tag == "article" and "data-code" in a]
     expected = sorted(regression.findings, key=lambda f: (-f.severity.order, f.code))
     assert codes == [f.code for f in expected]
-    assert codes[:2] == ["noise_leakage", "target_leakage"] and codes[-2:] == ["reference_drift", "unused_feature"]
+    assert codes[:2] == ["noise_leakage", "target_leakage"]
+    assert codes[-2:] == ["baseline_not_neutral", "concentration_skew"]
     messages = page.by_class["finding-message"]
     assert messages == [" ".join(f.message.split()) for f in expected]
     severities = [a["class"].split()[1] for tag, a in page.elements if tag == "article" and "data-code" in a]
@@ -258,7 +259,7 @@ def test_context_flags_features_named_by_findings(regression: AuditRun) -> None:
     assert rows[LEAK]["flag"] == "fail" and rows[NOISE_USED]["flag"] == "fail"
     assert rows["customer_id"]["flag"] == "warn"
     assert rows["noise_01"]["flag"] == "noise"  # declared noise, no finding
-    assert rows["x_097"]["flag"] == ""  # named only by an info finding
+    assert rows["tenure_months"]["flag"] == ""  # named only by an info finding
 
 
 def test_context_rejects_something_that_is_not_a_run() -> None:

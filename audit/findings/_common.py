@@ -1,4 +1,8 @@
-"""Helpers shared by the detectors: rounding for evidence, wording of numbers, the real-attribution bar."""
+"""Helpers shared by the detectors: rounding for evidence, wording of numbers, the real-attribution bar.
+
+A private module (nothing outside :mod:`audit.findings` imports it) with public names, so the detector modules
+import no other module's ``_private`` names.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ from collections.abc import Sequence
 from audit.errors import UsageError
 from audit.results import FeatureStat
 
-__all__: list[str] = []  # private helpers only
+__all__ = ["num", "pct", "fmt", "real_bar", "check_stats"]
 
 
-def _num(x: float, digits: int = 4) -> float | None:
+def num(x: float, digits: int = 4) -> float | None:
     """A float rounded to ``digits`` significant digits for evidence; None when not finite (JSON has no NaN)."""
     x = float(x)
     if not math.isfinite(x):
@@ -19,13 +23,13 @@ def _num(x: float, digits: int = 4) -> float | None:
     return float(f"{x:.{digits}g}")
 
 
-def _pct(x: float) -> str:
+def pct(x: float) -> str:
     """0.0412 -> '4.1%' (two decimals below 1%, so tiny shares do not read as 0.0%)."""
     p = 100.0 * float(x)
     return f"{p:.2f}%" if abs(p) < 1 else f"{p:.1f}%"
 
 
-def _fmt(x: float) -> str:
+def fmt(x: float) -> str:
     """A number for a sentence: 3 significant digits, plain notation where that reads well."""
     x = float(x)
     if not math.isfinite(x):
@@ -37,12 +41,13 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _real_bar(thresholds_factor: float, n_features: int) -> float:
+def real_bar(thresholds_factor: float, n_features: int) -> float:
     """The smallest share that counts as real attribution: ``real_share_factor / n_features``."""
     return thresholds_factor / n_features
 
 
-def _check_stats(stats: Sequence[FeatureStat]) -> tuple[FeatureStat, ...]:
+def check_stats(stats: Sequence[FeatureStat]) -> tuple[FeatureStat, ...]:
+    """The ranking checked (non-empty, FeatureStat records) and sorted by rank."""
     stats = tuple(stats)
     if not stats:
         raise UsageError("detectors need the global ranking (at least one FeatureStat); run global_ranking first")

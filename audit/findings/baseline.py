@@ -18,10 +18,11 @@ import numpy as np
 
 from audit.config import Thresholds
 from audit.errors import UsageError
-from audit.findings._common import _fmt, _num, _pct
+from audit.findings._common import fmt, num, pct
+from audit.findings.base import Detector, FindingsInput, fixed_title
 from audit.results import Finding, Severity
 
-__all__ = ["detect", "baseline_probabilities", "CODE"]
+__all__ = ["detect", "baseline_probabilities", "CODE", "DETECTOR"]
 
 CODE = "baseline_not_neutral"
 _ADVICE = "try --baseline mean or --baseline median"
@@ -102,16 +103,16 @@ def detect(
                 severity=Severity.INFO,
                 features=(),
                 message=(
-                    f"The baseline is not a neutral input: the model predicts {_fmt(value)} there, {z:.1f} standard "
-                    f"deviations from its average prediction {_fmt(mean)}, so every attribution is measured from "
+                    f"The baseline is not a neutral input: the model predicts {fmt(value)} there, {z:.1f} standard "
+                    f"deviations from its average prediction {fmt(mean)}, so every attribution is measured from "
                     f"an unusual reference point; {_ADVICE}."
                 ),
                 evidence={
-                    "baseline_output": _num(value),
-                    "output_mean": _num(mean),
-                    "output_std": _num(std),
-                    "z": _num(z),
-                    "z_threshold": _num(thresholds.baseline_z),
+                    "baseline_output": num(value),
+                    "output_mean": num(mean),
+                    "output_std": num(std),
+                    "z": num(z),
+                    "z_threshold": num(thresholds.baseline_z),
                 },
             )
         ]
@@ -134,15 +135,31 @@ def detect(
             severity=Severity.INFO,
             features=(),
             message=(
-                f"The baseline is not a neutral input: the model already gives class '{label}' {_pct(p)} "
+                f"The baseline is not a neutral input: the model already gives class '{label}' {pct(p)} "
                 "probability there, so attributions explain the move away from a confident prediction rather "
                 f"than from an uninformative input; {advice}."
             ),
             evidence={
                 "baseline_class": label,
-                "baseline_max_prob": _num(p),
-                "max_prob_threshold": _num(thresholds.baseline_max_prob),
-                "uniform_prob": _num(1.0 / probs.size),
+                "baseline_max_prob": num(p),
+                "max_prob_threshold": num(thresholds.baseline_max_prob),
+                "uniform_prob": num(1.0 / probs.size),
             },
         )
     ]
+
+
+def _detect(inp: FindingsInput, thresholds: Thresholds) -> list[Finding]:
+    return detect(
+        task=inp.task, baseline_output=inp.baseline_output, thresholds=thresholds, output_mean=inp.output_mean,
+        output_std=inp.output_std, class_names=inp.class_names,
+    )  # fmt: skip
+
+
+# switched by its input alone: the image path does not compute F(baseline) today (detect has its image wording)
+DETECTOR = Detector(
+    code=CODE,
+    title=fixed_title("The baseline is not neutral"),
+    applies=lambda inp: inp.baseline_output is not None,
+    detect=_detect,
+)

@@ -9,10 +9,11 @@ least ``not_converged_fail_fraction`` of the rows are.
 from __future__ import annotations
 
 from audit.config import Thresholds
-from audit.findings._common import _num, _pct
+from audit.findings._common import num, pct
+from audit.findings.base import Detector, FindingsInput, fixed_title
 from audit.results import Convergence, Finding, Severity
 
-__all__ = ["detect", "CODE"]
+__all__ = ["detect", "CODE", "DETECTOR"]
 
 CODE = "not_converged"
 
@@ -42,26 +43,26 @@ def detect(*, convergence: Convergence, thresholds: Thresholds) -> list[Finding]
     else:
         advice = f"use --n-steps auto or more than {convergence.n_steps} steps"
     worst = convergence.max_rel_delta
-    worst_txt = _pct(worst) if worst < 1e4 else "far more"
+    worst_txt = pct(worst) if worst < 1e4 else "far more"
     return [
         Finding(
             code=CODE,
             severity=_severity(frac, thresholds),
             features=(),
             message=(
-                f"Integrated Gradients did not converge on {n_bad:,} of {n:,} rows ({_pct(frac)}): their "
-                f"attributions miss the change in the model's output by more than {_pct(convergence.tolerance)} "
+                f"Integrated Gradients did not converge on {n_bad:,} of {n:,} rows ({pct(frac)}): their "
+                f"attributions miss the change in the model's output by more than {pct(convergence.tolerance)} "
                 f"(worst {worst_txt}), so {advice}."
             ),
             evidence={
                 "rows_not_converged": n_bad,
                 "rows": n,
-                "not_converged_fraction": _num(frac),
-                "warn_fraction": _num(thresholds.not_converged_warn_fraction),
-                "fail_fraction": _num(thresholds.not_converged_fail_fraction),
-                "tolerance": _num(convergence.tolerance),
-                "max_rel_delta": _num(worst),
-                "p95_rel_delta": _num(convergence.p95_rel_delta),
+                "not_converged_fraction": num(frac),
+                "warn_fraction": num(thresholds.not_converged_warn_fraction),
+                "fail_fraction": num(thresholds.not_converged_fail_fraction),
+                "tolerance": num(convergence.tolerance),
+                "max_rel_delta": num(worst),
+                "p95_rel_delta": num(convergence.p95_rel_delta),
                 "method": convergence.method,
                 "n_steps": convergence.n_steps,
             },
@@ -75,3 +76,15 @@ def _severity(frac: float, thresholds: Thresholds) -> Severity:
     if frac >= thresholds.not_converged_warn_fraction:
         return Severity.WARN
     return Severity.INFO
+
+
+def _detect(inp: FindingsInput, thresholds: Thresholds) -> list[Finding]:
+    return detect(convergence=inp.convergence, thresholds=thresholds)
+
+
+DETECTOR = Detector(
+    code=CODE,
+    title=fixed_title("Attributions did not converge"),
+    applies=lambda inp: inp.convergence is not None,
+    detect=_detect,
+)

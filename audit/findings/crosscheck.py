@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 
 from audit.config import Thresholds
-from audit.findings._common import _fmt, _num
+from audit.findings._common import fmt, num
+from audit.findings.base import Detector, FindingsInput, fixed_title
 from audit.results import Crosscheck, Finding, Severity
 
-__all__ = ["detect", "CODE"]
+__all__ = ["detect", "CODE", "DETECTOR"]
 
 CODE = "engine_disagreement"
 
@@ -51,13 +52,13 @@ def detect(*, crosscheck: Crosscheck, thresholds: Thresholds) -> list[Finding]:
         return []
     evidence = {
         "rows": int(c.rows),
-        "max_abs_diff": _num(c.max_abs_diff),
-        "max_rel_diff": _num(c.max_rel_diff),
-        "rank_spearman": _num(c.rank_spearman),
-        "tol_abs": _num(c.tol_abs),
-        "tol_rel": _num(c.tol_rel),
-        "native_median_rel_delta": _num(c.native_median_rel_delta),
-        "captum_median_rel_delta": _num(c.captum_median_rel_delta),
+        "max_abs_diff": num(c.max_abs_diff),
+        "max_rel_diff": num(c.max_rel_diff),
+        "rank_spearman": num(c.rank_spearman),
+        "tol_abs": num(c.tol_abs),
+        "tol_rel": num(c.tol_rel),
+        "native_median_rel_delta": num(c.native_median_rel_delta),
+        "captum_median_rel_delta": num(c.captum_median_rel_delta),
         "method": c.method,
         "n_steps": int(c.n_steps),
     }
@@ -68,10 +69,10 @@ def detect(*, crosscheck: Crosscheck, thresholds: Thresholds) -> list[Finding]:
                 severity=Severity.INFO,
                 features=(),
                 message=(
-                    f"Our engine and Captum differ by up to {_fmt(c.max_rel_diff)} (relative) on {c.rows} rows, "
+                    f"Our engine and Captum differ by up to {fmt(c.max_rel_diff)} (relative) on {c.rows} rows, "
                     f"a known bias on Captum's side (its {c.method} weights do not sum to 1; see captum_bias in "
-                    f"the evidence): our median completeness error is {_fmt(c.native_median_rel_delta)} against "
-                    f"Captum's {_fmt(c.captum_median_rel_delta)}."
+                    f"the evidence): our median completeness error is {fmt(c.native_median_rel_delta)} against "
+                    f"Captum's {fmt(c.captum_median_rel_delta)}."
                 ),
                 evidence={**evidence, "captum_bias": c.captum_bias},
             )
@@ -85,9 +86,21 @@ def detect(*, crosscheck: Crosscheck, thresholds: Thresholds) -> list[Finding]:
             features=(),
             message=(
                 f"Our engine and Captum disagree on the {c.rows} cross-checked rows (largest difference "
-                f"{_fmt(c.max_abs_diff)}, {_fmt(c.max_rel_diff)} relative; feature rankings agree with Spearman "
+                f"{fmt(c.max_abs_diff)}, {fmt(c.max_rel_diff)} relative; feature rankings agree with Spearman "
                 f"{rho:.2f}), so treat these attributions with caution and rerun with --dtype float64."
             ),
-            evidence={**evidence, "min_rank_spearman": _num(thresholds.crosscheck_min_spearman)},
+            evidence={**evidence, "min_rank_spearman": num(thresholds.crosscheck_min_spearman)},
         )
     ]
+
+
+def _detect(inp: FindingsInput, thresholds: Thresholds) -> list[Finding]:
+    return detect(crosscheck=inp.crosscheck, thresholds=thresholds)
+
+
+DETECTOR = Detector(
+    code=CODE,
+    title=fixed_title("The native engine and Captum disagree"),
+    applies=lambda inp: inp.crosscheck is not None,
+    detect=_detect,
+)

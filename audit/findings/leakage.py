@@ -16,10 +16,19 @@ import numpy as np
 from audit.analysis.univariate import univariate_measure
 from audit.config import Thresholds
 from audit.errors import UsageError
-from audit.findings._common import _check_stats, _num, _pct, _real_bar
+from audit.findings._common import check_stats, num, pct, real_bar
+from audit.findings.base import Detector, FindingsInput, fixed_title, is_tabular
 from audit.results import FeatureStat, Finding, Severity
 
-__all__ = ["detect", "detect_target_leakage", "detect_identifier_leakage", "TARGET_CODE", "IDENTIFIER_CODE"]
+__all__ = [
+    "detect",
+    "detect_target_leakage",
+    "detect_identifier_leakage",
+    "TARGET_CODE",
+    "IDENTIFIER_CODE",
+    "TARGET_DETECTOR",
+    "IDENTIFIER_DETECTOR",
+]
 
 TARGET_CODE = "target_leakage"
 IDENTIFIER_CODE = "identifier_leakage"
@@ -74,12 +83,12 @@ def detect_target_leakage(
     list of Finding
         One ``fail`` per flagged feature, in rank order.
     """
-    stats = _check_stats(stats)
+    stats = check_stats(stats)
     power = _aligned(univariate, names, stats, "univariate power")
     low = None if univariate_low is None else _aligned(univariate_low, names, stats, "univariate lower bounds")
     rev = None if reverse is None else _aligned(reverse, names, stats, "reverse scores")
     measure = univariate_measure(task)
-    bar = _real_bar(thresholds.real_share_factor, len(stats))
+    bar = real_bar(thresholds.real_share_factor, len(stats))
     findings: list[Finding] = []
     for s in stats:
         u = float(power[s.name])
@@ -96,19 +105,19 @@ def detect_target_leakage(
                     features=(s.name,),
                     message=(
                         f"'{s.name}' alone predicts the target almost perfectly ({measure} {u:.3f}, where 1 means "
-                        f"it determines the target) and the model draws on it ({_pct(s.share)} of all attribution, "
+                        f"it determines the target) and the model draws on it ({pct(s.share)} of all attribution, "
                         f"rank {s.rank}), so it is probably derived from the target and will not be there when "
                         "the model is used."
                     ),
                     evidence={
-                        "univariate_power": _num(u),
-                        "univariate_ci_low": _num(lo) if lo is not None else None,
-                        "target_explains_feature": _num(back) if back is not None else None,
+                        "univariate_power": num(u),
+                        "univariate_ci_low": num(lo) if lo is not None else None,
+                        "target_explains_feature": num(back) if back is not None else None,
                         "measure": measure,
-                        "share": _num(s.share),
+                        "share": num(s.share),
                         "rank": s.rank,
-                        "min_univariate_power": _num(thresholds.leak_univariate),
-                        "min_share": _num(bar),
+                        "min_univariate_power": num(thresholds.leak_univariate),
+                        "min_share": num(bar),
                     },
                 )
             )
@@ -140,9 +149,9 @@ def detect_identifier_leakage(
     list of Finding
         One per flagged column in rank order: ``fail`` for the top feature, ``warn`` otherwise.
     """
-    stats = _check_stats(stats)
+    stats = check_stats(stats)
     is_id = _aligned(identifier, names, stats, "identifier flags")
-    bar = _real_bar(thresholds.real_share_factor, len(stats))
+    bar = real_bar(thresholds.real_share_factor, len(stats))
     findings: list[Finding] = []
     for s in stats:
         if bool(is_id[s.name]) and s.share >= bar:
@@ -153,11 +162,11 @@ def detect_identifier_leakage(
                     features=(s.name,),
                     message=(
                         f"'{s.name}' looks like a row identifier (a different value in every row, named or spaced "
-                        f"like a row number or key) yet carries {_pct(s.share)} of all attribution (rank {s.rank}), "
+                        f"like a row number or key) yet carries {pct(s.share)} of all attribution (rank {s.rank}), "
                         "so the model may be keying on how the file was put together rather than on the rows "
                         "themselves."
                     ),
-                    evidence={"share": _num(s.share), "rank": s.rank, "real_share_bar": _num(bar)},
+                    evidence={"share": num(s.share), "rank": s.rank, "real_share_bar": num(bar)},
                 )
             )
     return findings
@@ -195,3 +204,28 @@ def _aligned(values: np.ndarray, names: Sequence[str], stats: tuple[FeatureStat,
     if set(names) != {s.name for s in stats}:
         raise UsageError(f"the feature names given with the {what} do not match the ranking's features")
     return dict(zip(names, arr.tolist(), strict=True))
+
+
+def _detect_target(inp: FindingsInput, thresholds: Thresholds) -> list[Finding]:
+    return detect_target_leakage(
+        stats=inp.stats, names=inp.names, univariate=inp.univariate, thresholds=thresholds, task=inp.task,
+        univariate_low=inp.univariate_low, reverse=inp.univariate_reverse,
+    )  # fmt: skip
+
+
+def _detect_identifier(inp: FindingsInput, thresholds: Thresholds) -> list[Finding]:
+    return detect_identifier_leakage(stats=inp.stats, names=inp.names, identifier=inp.identifier, thresholds=thresholds)
+
+
+TARGET_DETECTOR = Detector(
+    code=TARGET_CODE,
+    title=fixed_title("Possible target leakage"),
+    applies=lambda inp: is_tabular(inp) and inp.univariate is not None,
+    detect=_detect_target,
+)
+IDENTIFIER_DETECTOR = Detector(
+    code=IDENTIFIER_CODE,
+    title=fixed_title("An identifier-like column is used"),
+    applies=lambda inp: is_tabular(inp) and inp.identifier is not None,
+    detect=_detect_identifier,
+)

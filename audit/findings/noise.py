@@ -24,15 +24,17 @@ the uniform share, which every flexible model picks up) is below the bar and nev
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from audit.analysis.neutralisation import NeutralisationStat
 from audit.config import Thresholds
 from audit.errors import UsageError
-from audit.findings._common import _check_stats, _fmt, _num, _pct, _real_bar
+from audit.findings._common import check_stats, fmt, num, pct, real_bar
+from audit.findings.base import Detector, FindingsInput, is_tabular
 from audit.results import FeatureStat, Finding, Severity
 
-__all__ = ["detect", "CODE"]
+__all__ = ["detect", "title", "CODE", "DETECTOR"]
 
 CODE = "noise_leakage"
 
@@ -64,13 +66,13 @@ def detect(
     list of Finding
         Declared features first, in rank order, then one finding per useless group; evidence says which route.
     """
-    stats = _check_stats(stats)
+    stats = check_stats(stats)
     n_features = len(stats)
     by_name = {s.name: s for s in stats}
     unknown = [nm for nm in declared_noise if nm not in by_name]
     if unknown:
         raise UsageError(f"declared noise feature '{unknown[0]}' is not among the model's features")
-    bar = _real_bar(thresholds.real_share_factor, n_features)
+    bar = real_bar(thresholds.real_share_factor, n_features)
     material = thresholds.noise_min_share_factor / n_features
     fail_share = thresholds.noise_fail_share_factor / n_features
     declared = set(declared_noise)
@@ -88,19 +90,19 @@ def detect(
                     severity=Severity.FAIL if s.share >= material else Severity.WARN,
                     features=(s.name,),
                     message=(
-                        f"The model relies on '{s.name}', which you declared as noise: it carries {_pct(s.share)} "
+                        f"The model relies on '{s.name}', which you declared as noise: it carries {pct(s.share)} "
                         f"of all attribution (rank {s.rank} of {n_features}; a real feature averages "
-                        f"{_pct(mean_real_share)})."
+                        f"{pct(mean_real_share)})."
                     ),
                     evidence={
                         "route": "declared",
-                        "share": _num(s.share),
+                        "share": num(s.share),
                         "rank": s.rank,
-                        "mean_abs_ci_low": _num(s.ci_low),
-                        "mean_abs_ci_high": _num(s.ci_high),
-                        "real_share_bar": _num(bar),
-                        "fail_share": _num(material),
-                        "mean_real_share": _num(mean_real_share),
+                        "mean_abs_ci_low": num(s.ci_low),
+                        "mean_abs_ci_high": num(s.ci_high),
+                        "real_share_bar": num(bar),
+                        "fail_share": num(material),
+                        "mean_real_share": num(mean_real_share),
                     },
                 )
             )
@@ -129,35 +131,55 @@ def _useless_group(
         f"Setting {what} to the baseline")
     change = g.neutralised_loss - g.base_loss
     rel = change / abs(g.base_loss) if g.base_loss else None
-    pct = f" ({100 * rel:+.1f}%)" if rel is not None else ""
+    rel_text = f" ({100 * rel:+.1f}%)" if rel is not None else ""
     verb = "lowers the model's loss" if change < 0 else "raises the model's loss only"
-    moved = f"{verb} from {_fmt(g.base_loss)} to {_fmt(g.neutralised_loss)}{pct}"
+    moved = f"{verb} from {fmt(g.base_loss)} to {fmt(g.neutralised_loss)}{rel_text}"
     return Finding(
         code=CODE,
         severity=Severity.FAIL if g.share >= fail_share else Severity.WARN,
         features=names,
         message=(
-            f"{action} {moved}, although it carries {_pct(g.share)} of all attribution: it delivers "
-            f"{_fmt(g.benefit)} of the benefit its influence on the output would bring if it carried signal "
-            f"(95% CI {_fmt(g.ci_low)} to {_fmt(g.ci_high)}; a genuine feature gives about 1) and it does not "
+            f"{action} {moved}, although it carries {pct(g.share)} of all attribution: it delivers "
+            f"{fmt(g.benefit)} of the benefit its influence on the output would bring if it carried signal "
+            f"(95% CI {fmt(g.ci_low)} to {fmt(g.ci_high)}; a genuine feature gives about 1) and it does not "
             "predict the target on its own either, so the model relies on input that carries no signal."
         ),
         evidence={
             "route": "neutralisation",
             "method": g.method,
-            "share": _num(g.share),
+            "share": num(g.share),
             "ranks": [by_name[n].rank for n in names],
-            "base_loss": _num(g.base_loss),
-            "neutralised_loss": _num(g.neutralised_loss),
-            "loss_rel_change": _num(rel) if rel is not None else None,
-            "benefit": _num(g.benefit),
-            "benefit_ci_low": _num(g.ci_low),
-            "benefit_ci_high": _num(g.ci_high),
-            "max_benefit": _num(thresholds.noise_max_benefit),
+            "base_loss": num(g.base_loss),
+            "neutralised_loss": num(g.neutralised_loss),
+            "loss_rel_change": num(rel) if rel is not None else None,
+            "benefit": num(g.benefit),
+            "benefit_ci_low": num(g.ci_low),
+            "benefit_ci_high": num(g.ci_high),
+            "max_benefit": num(thresholds.noise_max_benefit),
             "rows": g.n_rows,
-            "univariate_power": _num(g.univariate),
-            "univariate_null_99": _num(g.univariate_null),
-            "min_share": _num(material),
-            "fail_share": _num(fail_share),
+            "univariate_power": num(g.univariate),
+            "univariate_null_99": num(g.univariate_null),
+            "min_share": num(material),
+            "fail_share": num(fail_share),
         },
     )
+
+
+def title(evidence: Mapping[str, Any] | None = None) -> str:
+    """The heading of a ``noise_leakage`` finding: it names the route (evidence ``route``) that reached it."""
+    if (evidence or {}).get("route") == "declared":
+        return "A declared noise feature is used"
+    return "The model relies on a feature that does not help it predict"
+
+
+def _applies(inp: FindingsInput) -> bool:
+    return is_tabular(inp) and bool(inp.declared_noise or inp.neutralisation)
+
+
+def _detect(inp: FindingsInput, thresholds: Thresholds) -> list[Finding]:
+    return detect(
+        stats=inp.stats, thresholds=thresholds, declared_noise=inp.declared_noise, neutralisation=inp.neutralisation
+    )
+
+
+DETECTOR = Detector(code=CODE, title=title, applies=_applies, detect=_detect)

@@ -27,7 +27,8 @@ import numpy as np
 
 from audit.config import Thresholds
 from audit.errors import UsageError
-from audit.findings._common import _check_stats, _num, _pct
+from audit.findings._common import check_stats, num, pct
+from audit.findings.base import Detector, FindingsInput, fixed_title, is_tabular
 from audit.results import DriftStat, FeatureStat, Finding, Severity, SliceProfile
 
 __all__ = [
@@ -39,6 +40,9 @@ __all__ = [
     "CONCENTRATION_CODE",
     "SLICE_CODE",
     "DRIFT_CODE",
+    "CONCENTRATION_DETECTOR",
+    "SLICE_DETECTOR",
+    "DRIFT_DETECTOR",
 ]
 
 CONCENTRATION_CODE = "concentration_skew"
@@ -85,7 +89,7 @@ def detect_concentration(*, stats: Sequence[FeatureStat], thresholds: Thresholds
     list of Finding
         At most one ``concentration_skew`` note (info).
     """
-    stats = _check_stats(stats)
+    stats = check_stats(stats)
     n_features = len(stats)
     shares = np.array([s.share for s in stats])  # by rank, (F,)
     top1 = float(shares[0])
@@ -99,14 +103,14 @@ def detect_concentration(*, stats: Sequence[FeatureStat], thresholds: Thresholds
     names = [s.name for s in stats[:3]]
     if hit1:
         message = (
-            f"Attribution is concentrated: '{names[0]}' alone carries {_pct(top1)} of it "
-            f"(the top 3 carry {_pct(top3)}), so the model's behaviour hinges on very few of its {n_features} inputs."
+            f"Attribution is concentrated: '{names[0]}' alone carries {pct(top1)} of it "
+            f"(the top 3 carry {pct(top3)}), so the model's behaviour hinges on very few of its {n_features} inputs."
         )
         involved = tuple(names[:1])
     else:
         message = (
             f"Attribution is concentrated: the top 3 features ({', '.join(repr(n) for n in names)}) carry "
-            f"{_pct(top3)} of it, so the model's behaviour hinges on very few of its {n_features} inputs."
+            f"{pct(top3)} of it, so the model's behaviour hinges on very few of its {n_features} inputs."
         )
         involved = tuple(names)
     return [
@@ -116,12 +120,12 @@ def detect_concentration(*, stats: Sequence[FeatureStat], thresholds: Thresholds
             features=involved,
             message=message,
             evidence={
-                "top1_share": _num(top1),
-                "top3_share": _num(top3),
-                "gini": _num(gini(shares)),
+                "top1_share": num(top1),
+                "top3_share": num(top3),
+                "gini": num(gini(shares)),
                 "n_features": n_features,
-                "top1_share_threshold": _num(thresholds.top1_share) if use_top1 else None,
-                "top3_share_threshold": _num(thresholds.top3_share) if use_top3 else None,
+                "top1_share_threshold": num(thresholds.top1_share) if use_top1 else None,
+                "top3_share_threshold": num(thresholds.top3_share) if use_top3 else None,
             },
         )
     ]
@@ -146,7 +150,7 @@ def detect_slice_skew(
     list of Finding
         One ``slice_skew`` warning per column with at least one disagreeing group.
     """
-    stats = _check_stats(stats)
+    stats = check_stats(stats)
     top = stats[0]
     clear_leader = top.share >= thresholds.slice_top_share_factor / len(stats)
     by_column: dict[str, list[SliceProfile]] = {}
@@ -191,14 +195,14 @@ def detect_slice_skew(
                         {
                             "group": p.group,
                             "rows": p.rows,
-                            "spearman": _num(p.spearman_vs_all),
+                            "spearman": num(p.spearman_vs_all),
                             "top_feature": p.top_features[0] if p.top_features else "",
                         }
                         for p in flagged
                     ],
                     "global_top_feature": top.name,
-                    "global_top_share": _num(top.share),
-                    "min_spearman": _num(thresholds.slice_spearman),
+                    "global_top_share": num(top.share),
+                    "min_spearman": num(thresholds.slice_spearman),
                 },
             )
         )
@@ -255,18 +259,18 @@ def detect_drift_skew(
             message=(
                 f"The audited data has drifted from the reference in features the model relies on: the "
                 f"attribution-weighted KS statistic is {total:.3f} (warn at {thresholds.drift_weighted_ks:g}) and "
-                f"'{lead.name}', with {_pct(lead.share)} of the attribution, has KS {lead.ks:.2f}."
+                f"'{lead.name}', with {pct(lead.share)} of the attribution, has KS {lead.ks:.2f}."
             ),
             evidence={
-                "weighted_ks": _num(total),
-                "weighted_ks_threshold": _num(thresholds.drift_weighted_ks),
-                "ks_noise_level": _num(noise_ks),
-                "feature_ks_threshold": _num(thresholds.drift_feature_ks),
+                "weighted_ks": num(total),
+                "weighted_ks_threshold": num(thresholds.drift_weighted_ks),
+                "ks_noise_level": num(noise_ks),
+                "feature_ks_threshold": num(thresholds.drift_feature_ks),
                 "drifted_top_features": [
-                    {"name": d.name, "ks": _num(d.ks), "share": _num(d.share)} for d in drifted_top
+                    {"name": d.name, "ks": num(d.ks), "share": num(d.share)} for d in drifted_top
                 ],
                 "largest_weighted": [
-                    {"name": d.name, "ks": _num(d.ks), "weighted": _num(d.weighted)} for d in by_weight[:3]
+                    {"name": d.name, "ks": num(d.ks), "weighted": num(d.weighted)} for d in by_weight[:3]
                 ],
             },
         )
@@ -289,3 +293,36 @@ def detect(
     if drift:
         out += detect_drift_skew(drift=drift, thresholds=thresholds, n_rows=n_rows, n_ref_rows=n_ref_rows)
     return out
+
+
+def _detect_concentration(inp: FindingsInput, thresholds: Thresholds) -> list[Finding]:
+    return detect_concentration(stats=inp.stats, thresholds=thresholds)
+
+
+def _detect_slices(inp: FindingsInput, thresholds: Thresholds) -> list[Finding]:
+    return detect_slice_skew(slices=inp.slices, stats=inp.stats, thresholds=thresholds)
+
+
+def _detect_drift(inp: FindingsInput, thresholds: Thresholds) -> list[Finding]:
+    return detect_drift_skew(drift=inp.drift, thresholds=thresholds, n_rows=inp.n_rows, n_ref_rows=inp.n_ref_rows)
+
+
+# the ranking is always there, so concentration is switched by the task: three colour channels are not features
+CONCENTRATION_DETECTOR = Detector(
+    code=CONCENTRATION_CODE,
+    title=fixed_title("Attribution is concentrated in few features"),
+    applies=is_tabular,
+    detect=_detect_concentration,
+)
+SLICE_DETECTOR = Detector(
+    code=SLICE_CODE,
+    title=fixed_title("A slice ranks features differently"),
+    applies=lambda inp: is_tabular(inp) and bool(inp.slices),
+    detect=_detect_slices,
+)
+DRIFT_DETECTOR = Detector(
+    code=DRIFT_CODE,
+    title=fixed_title("Important features drifted"),
+    applies=lambda inp: is_tabular(inp) and bool(inp.drift),
+    detect=_detect_drift,
+)

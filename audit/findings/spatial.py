@@ -40,7 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audit.config import Thresholds
 from audit.errors import UsageError
+from audit.findings.base import Detector, FindingsInput, fixed_title
 from audit.results import Finding, Severity
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "border_regions",
     "region_stats",
     "detect_spatial_leakage",
+    "DETECTOR",
 ]
 
 CODE = "spatial_leakage"
@@ -266,20 +269,18 @@ def detect_spatial_leakage(
             findings.append(_finding(r, threshold, n_images, name))
             taken.append(masks[r.region])
     return findings
-    g = np.asarray(groups, dtype=np.int64).reshape(-1)
-    if g.shape[0] != p.shape[0]:
-        raise UsageError(f"groups has {g.shape[0]} entries for {p.shape[0]} maps; pass one class per image")
-    taken = [masks[f.evidence["region"]] for f in findings]
-    for k in sorted(set(g[g >= 0].tolist())):
-        sel = g == k
-        if sel.sum() < MIN_GROUP_IMAGES:
-            continue
-        pk = p[sel]
-        tot = pk.sum(axis=(1, 2), keepdims=True)
-        mk = (pk / np.where(tot > 0, tot, 1.0)).mean(axis=0)  # (H, W)
-        name = group_names[k] if group_names is not None and k < len(group_names) else str(k)
-        for r in _flagged(region_stats(mk, pk), masks, threshold):
-            if not any((masks[r.region] & t).any() for t in taken):  # a place is reported once
-                findings.append(_finding(r, threshold, int(sel.sum()), name))
-                taken.append(masks[r.region])
-    return findings
+
+
+def _detect(inp: FindingsInput, thresholds: Thresholds) -> list[Finding]:
+    return detect_spatial_leakage(
+        inp.spatial_mean_map, inp.spatial_maps, threshold=thresholds.spatial_share, groups=inp.spatial_groups,
+        group_names=inp.spatial_group_names,
+    )  # fmt: skip
+
+
+DETECTOR = Detector(
+    code=CODE,
+    title=fixed_title("Attribution sits outside the object"),
+    applies=lambda inp: inp.spatial_mean_map is not None and inp.spatial_maps is not None,
+    detect=_detect,
+)

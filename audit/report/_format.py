@@ -1,10 +1,27 @@
-"""Number and label formatting shared by the context builder and the charts. Private to the report layer."""
+"""Number and label formatting shared by the report sections and the charts. Private to the report layer."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
+
+__all__ = [
+    "is_missing",
+    "fmt_num",
+    "fmt_compact",
+    "fmt_signed",
+    "fmt_pct",
+    "fmt_pct_sig",
+    "fmt_pow10",
+    "fmt_date",
+    "humanize_key",
+    "fmt_evidence_value",
+    "plural",
+    "short_hash",
+    "truncate",
+]
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -165,3 +182,25 @@ def fmt_evidence_value(key: str, value: Any) -> str:
 def truncate(text: str, width: int) -> str:
     """Shorten ``text`` to ``width`` characters with an ellipsis."""
     return text if len(text) <= width else text[: max(1, width - 1)] + "…"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 row``, ``1,200 rows``; ``many`` for irregular plurals (``class`` -> ``classes``)."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def fmt_date(iso: str) -> str:
+    """An ISO timestamp as ``2024-05-01 12:30 UTC``; ``n/a`` when empty, the text itself when unparseable."""
+    if not iso:
+        return "n/a"
+    try:
+        dt = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    zone = "UTC" if dt.utcoffset() is not None and dt.utcoffset().total_seconds() == 0 else (dt.tzname() or "")
+    return f"{dt:%Y-%m-%d %H:%M} {zone}".strip()
+
+
+def short_hash(h: str) -> str:
+    """The first 12 characters of a hash, ``n/a`` when there is none."""
+    return h[:12] if h else "n/a"

@@ -9,10 +9,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from html import escape
 
 from audit.errors import ReportError
 from audit.report._format import fmt_compact, fmt_num, fmt_pow10, truncate
+from audit.report._svg import (
+    PALETTE,
+    check_lengths,
+    esc,
+    finite,
+    nice_ticks,
+    pt,
+    svg_open,
+    svg_text,
+    x_axis,
+    y_axis,
+)
 
 __all__ = [
     "PALETTE",
@@ -24,148 +35,6 @@ __all__ = [
     "identity_scatter",
     "colorbar",
 ]
-
-# Colours with at least 4.5:1 contrast against white where they carry text, 3:1 for marks.
-PALETTE = {
-    "bar": "#3565a8",
-    "fail": "#b42318",
-    "warn": "#b54708",
-    "info": "#175cd3",
-    "pass": "#067647",
-    "noise": "#7a5af8",
-    "axis": "#475467",
-    "grid": "#e4e7ec",
-    "text": "#1d2939",
-    "muted": "#475467",
-    "point": "#3565a8",
-    "ok": "#3565a8",
-    "bad": "#b42318",
-}
-
-_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', 'DejaVu Sans', Arial, sans-serif"
-
-
-def _e(text: object) -> str:
-    return escape(str(text), quote=True)
-
-
-def _f(x: float) -> str:
-    """Coordinates with two decimals: small files, sub-pixel precision."""
-    return f"{x:.2f}".rstrip("0").rstrip(".") if math.isfinite(x) else "0"
-
-
-def _finite(values: Sequence[float | None]) -> list[float]:
-    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
-
-
-def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """Round tick positions (1, 2, 2.5, 5 x 10^k steps) covering ``[lo, hi]``.
-
-    Parameters
-    ----------
-    lo, hi : float
-        The data range; ``lo == hi`` is widened so a constant still gets an axis.
-    n : int, default 5
-        About how many intervals to draw.
-
-    Returns
-    -------
-    list of float
-        Increasing ticks; the first is <= ``lo`` and the last >= ``hi``.
-    """
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        lo, hi = 0.0, 1.0
-    if hi < lo:
-        lo, hi = hi, lo
-    if hi == lo:
-        pad = abs(lo) * 0.5 or 1.0
-        lo, hi = lo - pad, hi + pad
-    raw = (hi - lo) / max(1, n)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * 0.999)
-    start = math.floor(lo / step + 1e-9) * step
-    ticks = []
-    k = 0
-    while True:
-        t = start + k * step
-        ticks.append(0.0 if abs(t) < step * 1e-9 else t)
-        if t >= hi - step * 1e-9:
-            break
-        k += 1
-    return ticks
-
-
-def _open(width: float, height: float, chart_id: str, title: str, desc: str) -> list[str]:
-    return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {_f(width)} {_f(height)}" '
-        f'width="{_f(width)}" height="{_f(height)}" role="img" aria-labelledby="{_e(chart_id)}-t {_e(chart_id)}-d" '
-        f'font-family="{_FONT}" font-size="11" fill="{PALETTE["text"]}">',
-        f'<title id="{_e(chart_id)}-t">{_e(title)}</title>',
-        f'<desc id="{_e(chart_id)}-d">{_e(desc)}</desc>',
-        f'<text x="0" y="14" font-size="13" font-weight="600">{_e(title)}</text>',
-    ]
-
-
-def _text(x: float, y: float, text: str, anchor: str = "start", size: int = 11, fill: str = "", extra: str = "") -> str:
-    colour = f' fill="{fill}"' if fill else ""
-    return f'<text x="{_f(x)}" y="{_f(y)}" text-anchor="{anchor}" font-size="{size}"{colour}{extra}>{_e(text)}</text>'
-
-
-def _x_axis(
-    x0: float,
-    x1: float,
-    y: float,
-    ticks: list[float],
-    scale: Callable[[float], float],
-    label: str,
-    grid_top: float | None,
-    tick_text: Callable[[float], str] = fmt_compact,
-) -> list[str]:
-    out = [f'<line x1="{_f(x0)}" y1="{_f(y)}" x2="{_f(x1)}" y2="{_f(y)}" stroke="{PALETTE["axis"]}"/>']
-    for t in ticks:
-        x = scale(t)
-        if grid_top is not None:
-            out.append(f'<line x1="{_f(x)}" y1="{_f(grid_top)}" x2="{_f(x)}" y2="{_f(y)}" stroke="{PALETTE["grid"]}"/>')
-        out.append(f'<line x1="{_f(x)}" y1="{_f(y)}" x2="{_f(x)}" y2="{_f(y + 4)}" stroke="{PALETTE["axis"]}"/>')
-        out.append(_text(x, y + 15, tick_text(t), "middle", 10, PALETTE["muted"]))
-    out.append(_text((x0 + x1) / 2, y + 31, label, "middle", 11))
-    return out
-
-
-def _y_axis(
-    x: float,
-    y0: float,
-    y1: float,
-    ticks: list[float],
-    scale: Callable[[float], float],
-    label: str,
-    grid_right: float | None,
-    tick_text: Callable[[float], str] = fmt_compact,
-) -> list[str]:
-    out = [f'<line x1="{_f(x)}" y1="{_f(y0)}" x2="{_f(x)}" y2="{_f(y1)}" stroke="{PALETTE["axis"]}"/>']
-    for t in ticks:
-        y = scale(t)
-        if grid_right is not None:
-            out.append(
-                f'<line x1="{_f(x)}" y1="{_f(y)}" x2="{_f(grid_right)}" y2="{_f(y)}" stroke="{PALETTE["grid"]}"/>'
-            )
-        out.append(f'<line x1="{_f(x - 4)}" y1="{_f(y)}" x2="{_f(x)}" y2="{_f(y)}" stroke="{PALETTE["axis"]}"/>')
-        out.append(_text(x - 6, y + 3.5, tick_text(t), "end", 10, PALETTE["muted"]))
-    cy = (y0 + y1) / 2
-    out.append(
-        f'<text x="0" y="0" transform="translate({_f(x - 44)} {_f(cy)}) rotate(-90)" text-anchor="middle" '
-        f'font-size="11">{_e(label)}</text>'
-    )
-    return out
-
-
-def _check_lengths(**series: Sequence) -> int:
-    lengths = {k: len(v) for k, v in series.items() if v is not None}
-    if len(set(lengths.values())) > 1:
-        detail = ", ".join(f"{k}={n}" for k, n in lengths.items())
-        raise ReportError(f"chart series have different lengths ({detail}); the run record is inconsistent, re-run it")
-    return next(iter(lengths.values()), 0)
-
 
 def bar_chart_ci(
     labels: Sequence[str],
@@ -210,13 +79,13 @@ def bar_chart_ci(
     str
         The ``<svg>`` element.
     """
-    n = _check_lengths(labels=labels, values=values, lows=lows, highs=highs, colors=colors)
+    n = check_lengths(labels=labels, values=values, lows=lows, highs=highs, colors=colors)
     label_w = min(230.0, max(80.0, 6.4 * max((len(truncate(str(lb), 34)) for lb in labels), default=8)))
     left, right, top, row = label_w + 8, 64.0, 30.0, 18.0
     plot_h = max(1, n) * row
     legend_h = 18.0 if legend else 0.0
     height = top + plot_h + 40 + legend_h + 4
-    data = _finite(list(values) + list(highs or []))
+    data = finite(list(values) + list(highs or []))
     ticks = nice_ticks(0.0, max(data, default=1.0) or 1.0)
     vmax = ticks[-1]
     x0, x1 = left, width - right
@@ -224,8 +93,8 @@ def bar_chart_ci(
     def sx(v: float) -> float:
         return x0 + (x1 - x0) * (min(max(v, 0.0), vmax) / vmax)
 
-    parts = _open(width, height, chart_id, title, f"{n} bars of {x_label}" + (" with intervals" if lows else ""))
-    parts += _x_axis(x0, x1, top + plot_h, ticks, sx, x_label, top, tick_text=tick_format)
+    parts = svg_open(width, height, chart_id, title, f"{n} bars of {x_label}" + (" with intervals" if lows else ""))
+    parts += x_axis(x0, x1, top + plot_h, ticks, sx, x_label, top, tick_text=tick_format)
     for i in range(n):
         y = top + i * row
         v = values[i]
@@ -234,11 +103,11 @@ def bar_chart_ci(
         tip = f"{name}: {value_format(v)}"
         if lows is not None and highs is not None:
             tip += f" (95% interval {value_format(lows[i])} to {value_format(highs[i])})"
-        parts.append(f"<g><title>{_e(tip)}</title>")
-        parts.append(_text(left - 6, y + row / 2 + 4, truncate(name, 34), "end"))
+        parts.append(f"<g><title>{esc(tip)}</title>")
+        parts.append(svg_text(left - 6, y + row / 2 + 4, truncate(name, 34), "end"))
         if v is not None and math.isfinite(v):
             parts.append(
-                f'<rect x="{_f(x0)}" y="{_f(y + 3)}" width="{_f(max(0.5, sx(v) - x0))}" height="{_f(row - 6)}" '
+                f'<rect x="{pt(x0)}" y="{pt(y + 3)}" width="{pt(max(0.5, sx(v) - x0))}" height="{pt(row - 6)}" '
                 f'fill="{colour}"/>'
             )
         end = v
@@ -247,19 +116,19 @@ def bar_chart_ci(
             if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
                 cy = y + row / 2
                 parts.append(
-                    f'<path d="M{_f(sx(lo))} {_f(cy)}H{_f(sx(hi))}M{_f(sx(lo))} {_f(cy - 4)}V{_f(cy + 4)}'
-                    f'M{_f(sx(hi))} {_f(cy - 4)}V{_f(cy + 4)}" stroke="{PALETTE["text"]}" stroke-width="1.2" '
+                    f'<path d="M{pt(sx(lo))} {pt(cy)}H{pt(sx(hi))}M{pt(sx(lo))} {pt(cy - 4)}V{pt(cy + 4)}'
+                    f'M{pt(sx(hi))} {pt(cy - 4)}V{pt(cy + 4)}" stroke="{PALETTE["text"]}" stroke-width="1.2" '
                     'fill="none"/>'
                 )
                 end = max(hi, v if v is not None and math.isfinite(v) else hi)
         if end is not None and math.isfinite(end):
-            parts.append(_text(sx(end) + 5, y + row / 2 + 4, value_format(v), size=10, fill=PALETTE["muted"]))
+            parts.append(svg_text(sx(end) + 5, y + row / 2 + 4, value_format(v), size=10, fill=PALETTE["muted"]))
         parts.append("</g>")
     lx = x0
     ly = top + plot_h + 44
     for colour, text in legend:
-        parts.append(f'<rect x="{_f(lx)}" y="{_f(ly - 9)}" width="10" height="10" fill="{colour}"/>')
-        parts.append(_text(lx + 14, ly, text, size=10))
+        parts.append(f'<rect x="{pt(lx)}" y="{pt(ly - 9)}" width="10" height="10" fill="{colour}"/>')
+        parts.append(svg_text(lx + 14, ly, text, size=10))
         lx += 24 + 6 * len(text)
     parts.append("</svg>")
     return "".join(parts)
@@ -295,7 +164,7 @@ def scatter_signed(
     str
         The ``<svg>`` element.
     """
-    n = _check_lengths(values=values, attributions=attributions)
+    n = check_lengths(values=values, attributions=attributions)
     pairs = [
         (float(v), float(a))
         for v, a in zip(values, attributions, strict=True)
@@ -317,15 +186,15 @@ def scatter_signed(
     def sy(v: float) -> float:
         return y0 - (y0 - y1) * (v - yt[0]) / (yt[-1] - yt[0])
 
-    parts = _open(width, height, chart_id, title, f"{len(pairs)} of {n} rows: {y_label} against {x_label}")
-    parts += _x_axis(x0, x1, y0, xt, sx, x_label, y1)
-    parts += _y_axis(x0, y0, y1, yt, sy, y_label, x1)
+    parts = svg_open(width, height, chart_id, title, f"{len(pairs)} of {n} rows: {y_label} against {x_label}")
+    parts += x_axis(x0, x1, y0, xt, sx, x_label, y1)
+    parts += y_axis(x0, y0, y1, yt, sy, y_label, x1)
     parts.append(
-        f'<line x1="{_f(x0)}" y1="{_f(sy(0.0))}" x2="{_f(x1)}" y2="{_f(sy(0.0))}" stroke="{PALETTE["axis"]}" '
+        f'<line x1="{pt(x0)}" y1="{pt(sy(0.0))}" x2="{pt(x1)}" y2="{pt(sy(0.0))}" stroke="{PALETTE["axis"]}" '
         'stroke-dasharray="4 3"/>'
     )
     parts.append(f'<g fill="{PALETTE["point"]}" fill-opacity="0.5">')
-    parts.extend(f'<circle cx="{_f(sx(v))}" cy="{_f(sy(a))}" r="2.3"/>' for v, a in pairs)
+    parts.extend(f'<circle cx="{pt(sx(v))}" cy="{pt(sy(a))}" r="2.3"/>' for v, a in pairs)
     parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
@@ -390,30 +259,30 @@ def histogram_log10(
         return y0 - (y0 - y1) * v / yt[-1]
 
     total = sum(counts)
-    parts = _open(width, height, chart_id, title, f"{total} rows in {len(counts)} bins of {x_label}")
-    parts += _y_axis(x0, y0, y1, yt, sy, y_label, x1)
-    parts += _x_axis(x0, x1, y0, xt, sx, x_label, None, tick_text=fmt_pow10)
+    parts = svg_open(width, height, chart_id, title, f"{total} rows in {len(counts)} bins of {x_label}")
+    parts += y_axis(x0, y0, y1, yt, sy, y_label, x1)
+    parts += x_axis(x0, x1, y0, xt, sx, x_label, None, tick_text=fmt_pow10)
     for a, b, c in zip(edges, edges[1:], counts, strict=False):
         bad = threshold is not None and a >= threshold - 1e-12
         colour = PALETTE["bad"] if bad else PALETTE["ok"]
         h = y0 - sy(c)
         parts.append(
-            f'<rect x="{_f(sx(a) + 0.5)}" y="{_f(sy(c))}" width="{_f(max(0.5, sx(b) - sx(a) - 1))}" '
-            f'height="{_f(h)}" fill="{colour}"><title>{_e(f"{fmt_pow10(a)} to {fmt_pow10(b)}: {c} rows")}'
+            f'<rect x="{pt(sx(a) + 0.5)}" y="{pt(sy(c))}" width="{pt(max(0.5, sx(b) - sx(a) - 1))}" '
+            f'height="{pt(h)}" fill="{colour}"><title>{esc(f"{fmt_pow10(a)} to {fmt_pow10(b)}: {c} rows")}'
             "</title></rect>"
         )
     if threshold is not None and math.isfinite(threshold):
         tx = sx(threshold)
         parts.append(
-            f'<line x1="{_f(tx)}" y1="{_f(y1)}" x2="{_f(tx)}" y2="{_f(y0)}" stroke="{PALETTE["text"]}" '
+            f'<line x1="{pt(tx)}" y1="{pt(y1)}" x2="{pt(tx)}" y2="{pt(y0)}" stroke="{PALETTE["text"]}" '
             'stroke-dasharray="5 3" stroke-width="1.4"/>'
         )
         beyond = sum(c for a, c in zip(edges, counts, strict=False) if a >= threshold - 1e-12)
         anchor = "end" if tx > (x0 + x1) / 2 else "start"
         dx = -5 if anchor == "end" else 5
-        parts.append(_text(tx + dx, y1 + 10, threshold_label, anchor, 10))
+        parts.append(svg_text(tx + dx, y1 + 10, threshold_label, anchor, 10))
         parts.append(
-            _text(
+            svg_text(
                 tx + dx,
                 y1 + 24,
                 f"{beyond:,} {'row' if beyond == 1 else 'rows'} beyond",
@@ -455,27 +324,27 @@ def column_chart(
     str
         The ``<svg>`` element.
     """
-    n = _check_lengths(labels=labels, counts=counts)
+    n = check_lengths(labels=labels, counts=counts)
     left, right, top, bottom = 56.0, 10.0, 30.0, 42.0
-    yt = nice_ticks(0.0, float(max(_finite(counts), default=1.0) or 1.0), 4)
+    yt = nice_ticks(0.0, float(max(finite(counts), default=1.0) or 1.0), 4)
     x0, x1, y0, y1 = left, width - right, height - bottom, top
     slot = (x1 - x0) / max(1, n)
 
     def sy(v: float) -> float:
         return y0 - (y0 - y1) * v / yt[-1]
 
-    parts = _open(width, height, chart_id, title, f"{n} bars: {y_label} per {x_label}")
-    parts += _y_axis(x0, y0, y1, yt, sy, y_label, x1)
-    parts.append(f'<line x1="{_f(x0)}" y1="{_f(y0)}" x2="{_f(x1)}" y2="{_f(y0)}" stroke="{PALETTE["axis"]}"/>')
+    parts = svg_open(width, height, chart_id, title, f"{n} bars: {y_label} per {x_label}")
+    parts += y_axis(x0, y0, y1, yt, sy, y_label, x1)
+    parts.append(f'<line x1="{pt(x0)}" y1="{pt(y0)}" x2="{pt(x1)}" y2="{pt(y0)}" stroke="{PALETTE["axis"]}"/>')
     for i, (lb, c) in enumerate(zip(labels, counts, strict=True)):
         bx = x0 + i * slot + slot * 0.15
         parts.append(
-            f'<rect x="{_f(bx)}" y="{_f(sy(c))}" width="{_f(slot * 0.7)}" height="{_f(y0 - sy(c))}" '
-            f'fill="{PALETTE["bar"]}"><title>{_e(f"{lb}: {fmt_num(c)}")}</title></rect>'
+            f'<rect x="{pt(bx)}" y="{pt(sy(c))}" width="{pt(slot * 0.7)}" height="{pt(y0 - sy(c))}" '
+            f'fill="{PALETTE["bar"]}"><title>{esc(f"{lb}: {fmt_num(c)}")}</title></rect>'
         )
-        parts.append(_text(bx + slot * 0.35, y0 + 15, truncate(str(lb), 10), "middle", 10, PALETTE["muted"]))
-        parts.append(_text(bx + slot * 0.35, sy(c) - 4, fmt_num(c), "middle", 10, PALETTE["muted"]))
-    parts.append(_text((x0 + x1) / 2, y0 + 31, x_label, "middle", 11))
+        parts.append(svg_text(bx + slot * 0.35, y0 + 15, truncate(str(lb), 10), "middle", 10, PALETTE["muted"]))
+        parts.append(svg_text(bx + slot * 0.35, sy(c) - 4, fmt_num(c), "middle", 10, PALETTE["muted"]))
+    parts.append(svg_text((x0 + x1) / 2, y0 + 31, x_label, "middle", 11))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -512,8 +381,8 @@ def identity_scatter(
     str
         The ``<svg>`` element.
     """
-    n = _check_lengths(names=names, expected=expected, estimated=estimated)
-    data = _finite(list(expected) + list(estimated)) or [0.0, 1.0]
+    n = check_lengths(names=names, expected=expected, estimated=estimated)
+    data = finite(list(expected) + list(estimated)) or [0.0, 1.0]
     ticks = nice_ticks(min(data), max(data), 4)
     left, right, top, bottom = 58.0, 14.0, 30.0, 42.0
     side = min(size - left - right, size - top - bottom)
@@ -525,26 +394,26 @@ def identity_scatter(
     def sy(v: float) -> float:
         return y0 - side * (v - ticks[0]) / (ticks[-1] - ticks[0])
 
-    parts = _open(size, top + side + bottom, chart_id, title, f"{n} features: {y_label} against {x_label}")
-    parts += _x_axis(x0, x1, y0, ticks, sx, x_label, y1)
-    parts += _y_axis(x0, y0, y1, ticks, sy, y_label, x1)
+    parts = svg_open(size, top + side + bottom, chart_id, title, f"{n} features: {y_label} against {x_label}")
+    parts += x_axis(x0, x1, y0, ticks, sx, x_label, y1)
+    parts += y_axis(x0, y0, y1, ticks, sy, y_label, x1)
     parts.append(
-        f'<line x1="{_f(sx(ticks[0]))}" y1="{_f(sy(ticks[0]))}" x2="{_f(sx(ticks[-1]))}" y2="{_f(sy(ticks[-1]))}" '
+        f'<line x1="{pt(sx(ticks[0]))}" y1="{pt(sy(ticks[0]))}" x2="{pt(sx(ticks[-1]))}" y2="{pt(sy(ticks[-1]))}" '
         f'stroke="{PALETTE["muted"]}" stroke-dasharray="5 3"/>'
     )
-    parts.append(_text(x1 - 4, y0 - 6, "dashed: y = x (exact)", "end", 10, PALETTE["muted"]))
+    parts.append(svg_text(x1 - 4, y0 - 6, "dashed: y = x (exact)", "end", 10, PALETTE["muted"]))
     placed: list[tuple[float, float]] = []
     for i, (nm, ex, es) in enumerate(zip(names, expected, estimated, strict=True)):
         if ex is None or es is None or not (math.isfinite(ex) and math.isfinite(es)):
             continue
         parts.append(
-            f'<circle cx="{_f(sx(ex))}" cy="{_f(sy(es))}" r="3.5" fill="{PALETTE["point"]}" fill-opacity="0.8">'
-            f"<title>{_e(f'{nm}: expected {fmt_num(ex)}, estimated {fmt_num(es)}')}</title></circle>"
+            f'<circle cx="{pt(sx(ex))}" cy="{pt(sy(es))}" r="3.5" fill="{PALETTE["point"]}" fill-opacity="0.8">'
+            f"<title>{esc(f'{nm}: expected {fmt_num(ex)}, estimated {fmt_num(es)}')}</title></circle>"
         )
         lx, ly = sx(ex) + 6, sy(es) - 4
         if i < max_labels and all(abs(ly - py) > 11 or abs(lx - px) > 90 for px, py in placed):
             placed.append((lx, ly))
-            parts.append(_text(lx, ly, truncate(str(nm), 16), size=9, fill=PALETTE["muted"]))
+            parts.append(svg_text(lx, ly, truncate(str(nm), 16), size=9, fill=PALETTE["muted"]))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -573,11 +442,11 @@ def colorbar(
     if not colors:
         raise ReportError("colorbar needs at least one colour; this is a bug in the report layer")
     height = 52.0
-    parts = _open(width, height, chart_id, title, f"colour scale from {low_label} to {high_label}")
+    parts = svg_open(width, height, chart_id, title, f"colour scale from {low_label} to {high_label}")
     slot = width / len(colors)
     for i, c in enumerate(colors):
-        parts.append(f'<rect x="{_f(i * slot)}" y="20" width="{_f(slot + 0.6)}" height="12" fill="{c}"/>')
-    parts.append(_text(0, 46, low_label, "start", 10, PALETTE["muted"]))
-    parts.append(_text(width, 46, high_label, "end", 10, PALETTE["muted"]))
+        parts.append(f'<rect x="{pt(i * slot)}" y="20" width="{pt(slot + 0.6)}" height="12" fill="{c}"/>')
+    parts.append(svg_text(0, 46, low_label, "start", 10, PALETTE["muted"]))
+    parts.append(svg_text(width, 46, high_label, "end", 10, PALETTE["muted"]))
     parts.append("</svg>")
     return "".join(parts)
