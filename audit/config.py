@@ -14,13 +14,14 @@ from typing import Any
 from audit.attribution.quadrature import MAX_STEPS  # numpy only: importing it pulls in no torch
 from audit.errors import UsageError
 
-__all__ = ["Thresholds", "AuditConfig", "load_toml", "METHODS", "FORMATS", "FAIL_ON", "TASKS", "NEUTRALISE"]
+__all__ = ["Thresholds", "AuditConfig", "load_toml", "METHODS", "FORMATS", "FAIL_ON", "TASKS", "NEUTRALISE", "KINDS"]
 
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 FORMATS = ("json", "html", "pdf")
 FAIL_ON = ("never", "warn", "fail")
 TASKS = ("auto", "regression", "binary", "multiclass", "multioutput")  # --task
 NEUTRALISE = ("permute", "baseline")  # how noise_leakage takes a feature's information away
+KINDS = ("auto", "tabular", "image")  # --kind: what a row of the data is
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class AuditConfig:
     arch: str | None = None
     trust_model: bool = False
     class_index: str | None = None  # None = predicted class, "all", or an integer as text
+    kind: str = "auto"  # auto | tabular | image: what a row of the data is (auto: decided on clear evidence)
     task: str = "auto"  # auto | regression | binary | multiclass | multioutput
     class_names: tuple[str, ...] = ()  # labels of the model's classes, for the report
     sep: str | None = None  # CSV separator; None = detect from the header
@@ -163,6 +165,8 @@ class AuditConfig:
         bad = [f for f in self.formats if f not in FORMATS]
         if bad or not self.formats:
             raise UsageError(f"unknown --format '{','.join(bad) or ''}'; use a comma list of {', '.join(FORMATS)}")
+        if self.kind not in KINDS:
+            raise UsageError(f"unknown --kind '{self.kind}'; use one of {', '.join(KINDS)}")
         if self.task not in TASKS:
             raise UsageError(f"unknown --task '{self.task}'; use one of {', '.join(TASKS)}")
         if self.neutralise not in NEUTRALISE:
@@ -289,8 +293,9 @@ def build_config(flags: dict[str, Any], toml_path: Path | None = None) -> AuditC
         merged["formats"] = tuple(f.lower() for f in merged["formats"])
     if merged.get("resize") == 0:
         merged["resize"] = None  # --resize 0: no resize
-    if "task" in merged:
-        merged["task"] = str(merged["task"]).strip().lower()
+    for key in ("task", "kind"):
+        if key in merged:
+            merged[key] = str(merged[key]).strip().lower()
     if merged.get("sep") is not None:
         merged["sep"] = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}.get(merged["sep"], merged["sep"])
     if merged.get("class_index") is not None:

@@ -36,6 +36,7 @@ __all__ = [
     "PDF_FILE",
     "HEATMAPS_FILE",
     "OUTPUT_FILES",
+    "save_outputs",
 ]
 
 RUN_FILE = "audit.json"
@@ -48,7 +49,8 @@ OUTPUT_FILES = (RUN_FILE, HTML_FILE, PDF_FILE, ATTRIBUTIONS_FILE, HEATMAPS_FILE)
 
 
 class Staging:
-    """A staging folder for one run. ``sink`` receives per-row attributions; :meth:`finish` writes the
+    """A staging folder for one run, and the run's output sink (:class:`audit.modalities.base.OutputSink`):
+    :meth:`rows` receives per-row attributions, :meth:`arrays` per-image arrays; :meth:`finish` writes the
     results and reports and moves everything into the output folder."""
 
     def __init__(self, out: Path, path: Path) -> None:
@@ -57,7 +59,7 @@ class Staging:
         self.files: dict[str, str] = {}
         self._writer: pq.ParquetWriter | None = None
 
-    def sink(self, row_offset: int, names: list[str], attributions: np.ndarray, rel_delta: np.ndarray) -> None:
+    def rows(self, row_offset: int, names: list[str], attributions: np.ndarray, rel_delta: np.ndarray) -> None:
         """Append per-row attributions (n, F) and the relative completeness error (n,) to the Parquet file."""
         n = attributions.shape[0]
         cols = {"_row": pa.array(np.arange(row_offset, row_offset + n, dtype=np.int64))}
@@ -69,6 +71,12 @@ class Staging:
             self._writer = pq.ParquetWriter(self.path / ATTRIBUTIONS_FILE, table.schema)
             self.files["attributions"] = ATTRIBUTIONS_FILE
         self._writer.write_table(table)
+
+    def arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Per-image heatmaps and predictions into ``heatmaps.npz`` (float16: they are display data, and it halves
+        the file)."""
+        packed = {k: (v.astype(np.float16) if v.dtype.kind == "f" else v) for k, v in arrays.items()}
+        np.savez_compressed(self.add_file("heatmaps", HEATMAPS_FILE), **packed)
 
     def add_file(self, kind: str, name: str) -> Path:
         """Reserve ``name`` in the staging folder for an extra artefact (e.g. image heatmaps)."""
@@ -148,6 +156,16 @@ def _with_artifacts(run: AuditRun, files: dict[str, str], formats: tuple[str, ..
     if "json" in formats:
         arts["json"] = RUN_FILE
     return dataclasses.replace(run, artifacts=arts)
+
+
+def save_outputs(run: AuditRun, out: Path, formats: tuple[str, ...]) -> dict[str, Path]:
+    """Write a finished run's ``audit.json`` and reports into ``out`` through a staging folder (no per-row
+    attributions: those stream only while a run is computed)."""
+    bad = [f for f in formats if f not in ("json", "html", "pdf")]
+    if bad or not formats:
+        raise UsageError(f"unknown format '{','.join(bad)}'; use json, html and/or pdf")
+    with staging(out) as st:
+        return st.finish(run, formats)
 
 
 @contextmanager

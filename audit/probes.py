@@ -9,30 +9,18 @@ import numpy as np
 import torch
 
 from audit.analysis.task import TaskInfo, expected_loss_change, marginal_output, per_row_loss
+from audit.attribution.base import batched_forward
 
 __all__ = ["predict", "neutralisation_effects", "baseline_outputs"]
-
-
-def _model_dtype(model: torch.nn.Module) -> torch.dtype:
-    for p in model.parameters():
-        if p.dtype.is_floating_point:
-            return p.dtype
-    return torch.float32
 
 
 def predict(model: torch.nn.Module, X: np.ndarray, *, device: str = "cpu", batch: int = 8192) -> np.ndarray:
     """Model outputs for rows ``X`` of shape (n, *fs): (n,) for one output, (n, k) for k outputs.
 
-    Inputs are given the model's own floating dtype (a float64 model gets float64 rows)."""
-    dtype = _model_dtype(model)
-    outs = []
-    with torch.no_grad():
-        for i in range(0, X.shape[0], batch):
-            xb = torch.as_tensor(X[i : i + batch], device=device).to(dtype)
-            out = model(xb)
-            out = out.reshape(out.shape[0], -1)  # (b, k)
-            outs.append(out.double().cpu().numpy())
-    Y = np.concatenate(outs)  # (n, k)
+    Inputs are given the model's own floating dtype (a float64 model gets float64 rows); the batch halves when
+    memory runs out (:func:`audit.attribution.base.batched_forward`)."""
+    out = batched_forward(model, torch.as_tensor(X), batch=batch, device=device)
+    Y = out.reshape(out.shape[0], -1).double().numpy()  # (n, k)
     return Y[:, 0] if Y.shape[1] == 1 else Y
 
 

@@ -254,6 +254,26 @@ class AuditRun:
     class_names: tuple[str, ...] = ()  # labels of the model's outputs, when known
     signed_class: str = ""  # the class the direction samples explain (classifiers), e.g. "1" or "malignant"
 
+    def save(self, folder: str | Path, formats: typing.Sequence[str] = ("json", "html", "pdf")) -> dict[str, Path]:
+        """Write ``audit.json`` and the reports into ``folder`` (all or nothing, as ``audit run`` does).
+
+        Returns the files written, by name."""
+        from audit.outputs import save_outputs
+
+        return save_outputs(self, Path(folder), tuple(formats))
+
+    def features_frame(self) -> Any:
+        """The global ranking as a pandas DataFrame, one row per feature in rank order."""
+        import pandas as pd
+
+        return pd.DataFrame([dataclasses.asdict(s) for s in self.features])
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a run as a summary card: verdict, top features, findings."""
+        from audit.report.card import summary_card
+
+        return summary_card(self)
+
 
 def verdict_from_findings(findings: typing.Iterable[Finding]) -> Verdict:
     """The worst finding severity; ``info`` counts as pass."""

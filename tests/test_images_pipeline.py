@@ -1,4 +1,5 @@
-"""run_image_audit end to end: folders of PNGs, checkpoints on disk, the planted watermark, known answers."""
+"""Image audits end to end through run_audit: folders of PNGs, checkpoints on disk, the planted watermark, known
+answers."""
 
 from __future__ import annotations
 
@@ -15,13 +16,32 @@ from audit.analysis.heatmaps import clip_normalize, reduce_channels
 from audit.config import AuditConfig
 from audit.errors import DataError, UsageError
 from audit.hashing import sha256_file
-from audit.image_pipeline import run_image_audit
+from audit.pipeline import run_audit
 from audit.results import AuditRun, Verdict, load_run, save_run, to_dict
 from tests.image_toys import SmallCNN, flat_linear_32, make_toy_images, toy_model, write_image_folder
 
 TOYS = str(Path(__file__).parent / "image_toys.py")
 N_IMAGES = 24
 
+
+
+class _Arrays:
+    """An output sink that keeps the per-image arrays (the staging folder saves them as heatmaps.npz)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, np.ndarray] = {}
+
+    def rows(self, *args) -> None:  # tables only
+        raise AssertionError("an image audit streams no table rows")
+
+    def arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.data = dict(arrays)
+
+
+def run_image_audit(cfg: AuditConfig, progress=None) -> tuple[AuditRun, dict[str, np.ndarray]]:
+    sink = _Arrays()
+    run = run_audit(cfg, progress=progress, outputs=sink)
+    return run, sink.data
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():

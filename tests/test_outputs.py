@@ -44,7 +44,7 @@ def _earlier_run(out: Path, names: tuple[str, ...]) -> None:
 
 
 def _sink_rows(st) -> None:
-    st.sink(0, ["a", "b"], np.ones((3, 2), dtype=np.float32), np.zeros(3, dtype=np.float32))
+    st.rows(0, ["a", "b"], np.ones((3, 2), dtype=np.float32), np.zeros(3, dtype=np.float32))
 
 
 def test_output_files_names_every_file_this_module_writes() -> None:

@@ -9,7 +9,7 @@ import typer
 
 from audit.config import AuditConfig
 from audit.errors import EXIT_GATE, EXIT_OK
-from audit.outputs import HEATMAPS_FILE, staging
+from audit.outputs import staging
 from audit.pipeline import run_audit
 from audit.results import AuditRun, Verdict, to_dict
 
@@ -27,7 +27,7 @@ def execute(config: AuditConfig, *, json_out: bool = False) -> tuple[AuditRun, i
 
     progress = Progress(quiet=config.quiet or json_out)
     with staging(config.out) as st:
-        run = run_audit(config, progress=progress, sink=st.sink, save_arrays=lambda a: _save_arrays(st, a))
+        run = run_audit(config, progress=progress, outputs=st)
         if {"html", "pdf"} & set(config.formats):
             progress.step("rendering report")
         written = st.finish(run, config.formats)
@@ -39,14 +39,6 @@ def execute(config: AuditConfig, *, json_out: bool = False) -> tuple[AuditRun, i
     elif not config.quiet:
         _summary(run, written, config)
     return run, code
-
-
-def _save_arrays(st, arrays: dict) -> None:
-    """Per-image heatmaps (float16 halves the file; they are display data) next to audit.json."""
-    import numpy as np
-
-    packed = {k: (v.astype(np.float16) if v.dtype.kind == "f" else v) for k, v in arrays.items()}
-    np.savez_compressed(st.add_file("heatmaps", HEATMAPS_FILE), **packed)
 
 
 def _summary(run: AuditRun, written: dict, config: AuditConfig) -> None:

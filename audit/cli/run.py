@@ -26,6 +26,8 @@ def run_command(
                                      "can run code: only for files you trust."),
     class_index: str = typer.Option(None, "--class", help="Classifiers: explain class K, or 'all'. Default: the "
                                     "predicted class."),
+    kind: str = typer.Option(None, "--kind", help="tabular | image. Default: decided from the data (a folder of "
+                             "images, or a CSV whose path column names existing image files, is an image audit)."),
     task: str = typer.Option(None, "--task", help="auto (default) | regression | binary | multiclass | multioutput. "
                              "auto: one output and a 0/1 target is binary, k outputs and labels 0..k-1 multiclass, "
                              "k outputs and k target columns multi-output regression."),
@@ -75,7 +77,7 @@ def run_command(
 
     flags = {
         "model": model, "data": data, "target_col": target_col, "drop": drop, "arch": arch,
-        "trust_model": trust_model, "class_index": class_index, "task": task, "class_names": class_names,
+        "trust_model": trust_model, "class_index": class_index, "kind": kind, "task": task, "class_names": class_names,
         "sep": sep, "neutralise": neutralise, "out": out, "baseline": baseline,
         "method": method, "n_steps": n_steps, "max_steps": max_steps, "noise_features": noise_features,
         "slice_col": slice_col,

@@ -1,26 +1,27 @@
-"""run_image_audit(config) -> (AuditRun, arrays): the image audit, orchestration only.
+"""Images (a folder of class sub-folders, or a CSV of image paths): the image modality.
 
-1. find the images (:mod:`audit.io.images`) and load the model (:func:`audit.io.model.load_model`); the
-   model's first convolution decides the channel count; probe one image so a size or channel mismatch is
-   one clear line;
-2. ``--baseline mean`` only: one pass for the data set's mean image;
-3. images in batches: class probabilities, the explained class (predicted, or ``--class K``), the baseline
-   (:mod:`audit.attribution.image_baselines`), native IG for all path points of all images of a batch under
-   the memory budget (the engine halves its chunk when memory runs out and goes on), per-image heatmaps,
-   mass-normalised maps for the mean maps and the detector, per-channel attribution, the gallery candidates;
-4. convergence summary, channel ranking with bootstrap intervals, the Captum cross-check on a few images;
-5. detectors: ``spatial_leakage``, ``not_converged``, ``engine_disagreement``.
-
-Returns the run record and the per-image arrays (heatmaps at input resolution, predictions), for the
-caller to save as ``heatmaps.npz``.
+1. open: find the images (:mod:`audit.io.images`) and load the model (:func:`audit.io.model.load_model`); the
+   model's first convolution decides the channel count; probe one image so a size or channel mismatch is one
+   clear line; ``--baseline mean`` only: one pass for the data set's mean image;
+2. blocks are batches of images: class probabilities, the explained class (predicted, or ``--class K``), the
+   baseline (:mod:`audit.attribution.image_baselines`), native IG for all path points of all images of a batch
+   under the memory budget; merged into per-image heatmaps, mass-normalised maps for the mean maps and the
+   detector, per-channel attribution and the gallery candidates;
+3. finish: convergence, channel ranking with bootstrap intervals, the Captum cross-check on a few images, and the
+   inputs of ``spatial_leakage``; the record carries the gallery, and the output sink receives the per-image
+   arrays (heatmaps at input resolution, predictions) to save as ``heatmaps.npz``.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import itertools
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,67 +38,46 @@ from audit.analysis.heatmaps import (
     reduce_channels,
 )
 from audit.analysis.ranking import global_ranking
+from audit.attribution.base import batched_forward
 from audit.attribution.crosscheck import crosscheck
 from audit.attribution.image_baselines import IMAGE_BASELINES, make_image_baseline
 from audit.attribution.native import integrated_gradients
+from audit.attribution.settings import EngineSettings
 from audit.config import AuditConfig
 from audit.errors import DataError, ModelLoadError, UsageError
-from audit.findings import convergence as convergence_finding
-from audit.findings import crosscheck as crosscheck_finding
-from audit.findings import sort_findings
-from audit.findings.spatial import detect_spatial_leakage
-from audit.io.images import discover_images, image_set_sha256, load_batch, output_size, parse_normalize
+from audit.findings import FindingsInput
+from audit.io.images import (
+    IMAGE_EXTENSIONS,
+    discover_images,
+    image_set_sha256,
+    load_batch,
+    output_size,
+    parse_normalize,
+)
 from audit.io.model import load_model
+from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary
 from audit.provenance import make_provenance
 from audit.results import (
     SCHEMA_VERSION,
     AuditRun,
     Crosscheck,
     FeatureStat,
+    Finding,
     ImageItem,
     ImageSummary,
     Provenance,
     verdict_from_findings,
 )
 
-__all__ = ["run_image_audit", "ProgressFn", "BATCH_IMAGES", "NOISE_DRAWS", "CROSSCHECK_IMAGES"]
+__all__ = ["ImageModality", "PATH_COLUMNS", "BATCH_IMAGES", "NOISE_DRAWS", "CROSSCHECK_IMAGES"]
 
-ProgressFn = Callable[[str, int, int | None], None]  # (stage, done, total or None), as audit.pipeline
+# a CSV with one of these columns may list images (audit.io.images reads the same names)
+PATH_COLUMNS = ("path", "image", "file", "filename", "filepath")
 
 BATCH_IMAGES = 32  # images read and preprocessed at a time; the IG engine chunks them further by memory
 NOISE_DRAWS = 4  # noise baselines averaged per image
 CROSSCHECK_IMAGES = 4  # Captum is slow on images: at most this many images are cross-checked
 _CHANNEL_NAMES = {1: ("gray",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}
-
-
-def run_image_audit(
-    config: AuditConfig, *, progress: ProgressFn | None = None
-) -> tuple[AuditRun, dict[str, np.ndarray]]:
-    """Audit an image classifier on a folder or CSV of images.
-
-    Parameters
-    ----------
-    config : AuditConfig
-        Uses ``model, arch, trust_model, device, data, labels, image_size, resize, normalize, baseline``
-        (black | blur | noise | mean; ``zero`` means black), ``class_index`` (None = the predicted class, or
-        an index), ``method, n_steps, dtype, bf16, memory_budget_mb, crosscheck_rows, n_boot, seed, gallery,
-        thresholds``.
-    progress : callable(stage, done, total), optional
-        Stages ``"attribution"`` (images done of all) and ``"cross-check"``.
-
-    Returns
-    -------
-    run : AuditRun
-        ``task="image_classification"``; ``features`` are the input channels (R, G, B) ranked by mean
-        |attribution|; ``images`` holds the mean maps, channel shares and the gallery.
-    arrays : dict of str to ndarray
-        ``heatmaps`` (n, H, W) float16 in [0, 1] (channel-reduced |attribution|, clipped at the 99th
-        percentile, at input resolution), ``paths`` (n,) str, ``labels`` (n,) int (-1 = none),
-        ``predicted`` (n,) int, ``target`` (n,) int (the explained class), ``confidence`` (n,) float32,
-        ``rel_delta`` (n,) float32, ``channel_mass`` (n, C) float32 (sum of |attribution| per channel),
-        ``mean_map`` (H, W) float32 (mean mass-normalised map).
-    """
-    return _ImageAudit(config, progress).run()
 
 
 # options of tabular audits, with the value that means "not given"
@@ -121,13 +101,40 @@ def _check_tabular_only_options(config: AuditConfig) -> None:
                          "drop --task")
 
 
-class _ImageAudit:
-    """One image audit. A class only to share state between the stages; each stage is a method."""
+class ImageModality(Modality):
+    """One image audit; each stage is a method, sharing state on the instance."""
 
-    def __init__(self, config: AuditConfig, progress: ProgressFn | None) -> None:
-        self.cfg = config
-        self.progress = progress or (lambda stage, done, total: None)
-        self.notes: list[str] = []
+    kind = "image"
+
+    @classmethod
+    def claims(cls, data: Path) -> bool | None:
+        """A folder is an image set. A CSV with a path-like column lists images when its first values name
+        existing image files (relative to the CSV's folder, or absolute); numbers there mean a table; other text
+        cannot be told apart (None)."""
+        if data.is_dir():
+            return True
+        if not (data.is_file() and data.suffix.lower() == ".csv"):
+            return False
+        try:
+            with data.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+                rows = list(itertools.islice(csv.reader(fh), 6))
+        except OSError:
+            return False
+        if not rows:
+            return False
+        header = [h.strip().lower() for h in rows[0]]
+        col = next((j for j, h in enumerate(header) if h in PATH_COLUMNS), None)
+        if col is None:
+            return False
+        values = [r[col].strip() for r in rows[1:] if len(r) > col and r[col].strip()]
+        if not values or all(_is_number(v) for v in values):
+            return False
+        if all(_is_image_file(data.parent, v) for v in values):
+            return True
+        return None
+
+    def __init__(self, config: AuditConfig, progress: ProgressFn | None = None, model: Any = None) -> None:
+        super().__init__(config, progress, model)
         self.started = time.perf_counter()
         _check_tabular_only_options(config)
         kind = config.baseline or "black"
@@ -147,11 +154,13 @@ class _ImageAudit:
 
     # --- stages -----------------------------------------------------------------------------------------
 
-    def run(self) -> tuple[AuditRun, dict[str, np.ndarray]]:
+    def open(self) -> None:
         cfg = self.cfg
         self.images = discover_images(cfg.data, cfg.labels)
         self.notes += self.images.notes
-        self.loaded = load_model(cfg.model, arch=cfg.arch, trust_model=cfg.trust_model, device=cfg.device)
+        self.loaded = self.given_model or load_model(
+            cfg.model, arch=cfg.arch, trust_model=cfg.trust_model, device=cfg.device
+        )
         self.notes += self.loaded.notes
         self.module = self.loaded.module
         self.channels = _model_channels(self.module)
@@ -160,20 +169,57 @@ class _ImageAudit:
         self.n_outputs = self._probe()
         self.class_names = self._class_names()
         self.dataset_mean = self._dataset_mean() if self.kind == "mean" else None
-        self._attribute_all()
+        self.engine = EngineSettings.from_config(cfg)
+        self._allocate()
+
+    def blocks(self) -> Iterator[tuple[int, list[int]]]:
+        n = len(self.images)
+        self.progress("attribution", 0, n)
+        for b, start in enumerate(range(0, n, BATCH_IMAGES)):
+            yield b, list(range(start, min(n, start + BATCH_IMAGES)))
+
+    def attribute(self, block: tuple[int, list[int]]) -> dict:
+        b, idx = block
+        x, thumbs = self._load(idx)  # x: (m, C, H, W)
+        probs, pred, conf = self._predict(x)
+        target = pred if self.fixed_class is None else np.full(len(idx), self.fixed_class)
+        attr, rel, steps, notes = self._ig(x, target, seed=self.cfg.seed * 1_000_003 + b)
+        return {"idx": idx, "thumbs": thumbs, "pred": pred, "conf": conf, "target": target, "attr": attr,
+                "rel": rel, "steps": steps, "notes": notes}  # fmt: skip
+
+    def merge(self, r: dict, sink: OutputSink | None) -> None:
+        idx, attr, target = r["idx"], r["attr"], r["target"]
+        self._engine_notes += r["notes"]
+        reduced = reduce_channels(attr)  # (m, H, W)
+        mass = mass_normalize(reduced)  # (m, H, W), each sums to 1
+        display = clip_normalize(reduced)  # (m, H, W) in [0, 1]
+        self.acc.add(mass, target if self.n_outputs > 1 else np.full(len(idx), -1))
+        sl = slice(idx[0], idx[0] + len(idx))
+        self.heatmaps[sl] = display.astype(np.float16)
+        self.small_maps[sl] = downsample(mass, MAX_SIDE)
+        self.abs_mass[sl], self.signed_mass[sl] = channel_mass(attr)
+        self.predicted[sl], self.target[sl], self.confidence[sl] = r["pred"], target, r["conf"]
+        self.rel[sl], self.steps[sl] = r["rel"], r["steps"]
+        self._keep_gallery(idx, r["conf"], r["thumbs"], downsample(display, MAX_SIDE))
+        self.progress("attribution", idx[0] + len(idx), len(self.images))
+
+    def finish(self) -> Summary:
+        cfg = self.cfg
+        self.notes += list(dict.fromkeys(self._engine_notes))
+        self.small_mean = downsample(self.acc.mean(), MAX_SIDE)  # (h, w)
         convergence = summarize_convergence(
             self.rel, self.steps, cfg.method, cfg.n_steps, cfg.thresholds.convergence_tol
         )
         features = self._channel_ranking()
         xc = self._crosscheck()
-        summary = self._summary()
-        findings = detect_spatial_leakage(
-            self.small_mean, self.small_maps, threshold=cfg.thresholds.spatial_share,
-            groups=self.target, group_names=self.class_names,
+        inp = FindingsInput(
+            task="image_classification", stats=features, convergence=convergence, crosscheck=xc,
+            spatial_mean_map=self.small_mean, spatial_maps=self.small_maps, spatial_groups=self.target,
+            spatial_group_names=self.class_names,
         )  # fmt: skip
-        findings += convergence_finding.detect(convergence=convergence, thresholds=cfg.thresholds)
-        findings += crosscheck_finding.detect(crosscheck=xc, thresholds=cfg.thresholds)
-        findings_t = sort_findings(findings)
+        return Summary(features, convergence, xc, inp)
+
+    def record(self, summary: Summary, findings: tuple[Finding, ...], sink: OutputSink | None) -> AuditRun:
         if self.conversions:
             conv = ", ".join(f"{k} x{v}" for k, v in sorted(self.conversions.items()))
             self.notes.append(f"images were converted to the model's {self.channels} channel(s): {conv}")
@@ -182,32 +228,33 @@ class _ImageAudit:
             self.notes.append(f"accuracy on the audited images: {acc:.1%} (labels from the {self.images.source})")
         run = AuditRun(
             schema_version=SCHEMA_VERSION,
-            verdict=verdict_from_findings(findings_t),
+            verdict=verdict_from_findings(findings),
             task="image_classification",
-            features=features,
-            convergence=convergence,
-            crosscheck=xc,
-            findings=findings_t,
+            features=summary.features,
+            convergence=summary.convergence,
+            crosscheck=summary.crosscheck,
+            findings=findings,
             provenance=self._provenance(),
             n_rows=len(self.images),
             n_features=self.channels,
             explained_output=self._explained(),
             baseline=self.kind,
-            images=summary,
+            images=self._summary(),
             notes=tuple(dict.fromkeys(self.notes)),
         )
-        arrays = {
-            "heatmaps": self.heatmaps,
-            "paths": np.asarray(self.images.names, dtype=str),
-            "labels": np.asarray(self.images.labels, dtype=np.int64),
-            "predicted": self.predicted,
-            "target": self.target,
-            "confidence": self.confidence.astype(np.float32),
-            "rel_delta": self.rel.astype(np.float32),
-            "channel_mass": self.abs_mass.astype(np.float32),
-            "mean_map": self.acc.mean().astype(np.float32),
-        }
-        return run, arrays
+        if sink is not None:
+            sink.arrays({
+                "heatmaps": self.heatmaps,
+                "paths": np.asarray(self.images.names, dtype=str),
+                "labels": np.asarray(self.images.labels, dtype=np.int64),
+                "predicted": self.predicted,
+                "target": self.target,
+                "confidence": self.confidence.astype(np.float32),
+                "rel_delta": self.rel.astype(np.float32),
+                "channel_mass": self.abs_mass.astype(np.float32),
+                "mean_map": self.acc.mean().astype(np.float32),
+            })  # fmt: skip
+        return run
 
     def _load(self, idx: list[int]) -> tuple[torch.Tensor, np.ndarray]:
         cfg = self.cfg
@@ -218,24 +265,11 @@ class _ImageAudit:
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """The model's outputs for a batch, (m, k) on the CPU; halves the batch when memory runs out."""
-        param = next(iter(self.module.parameters()), None)
-        dtype = param.dtype if param is not None else torch.float32
-        step = x.shape[0]
-        while True:
-            try:
-                with torch.no_grad():
-                    parts = [
-                        self.module(x[i : i + step].to(self.cfg.device, dtype)).float().cpu()
-                        for i in range(0, x.shape[0], step)
-                    ]
-                return torch.cat(parts)
-            except (RuntimeError, torch.cuda.OutOfMemoryError) as err:
-                if not _is_oom(err) or step == 1:
-                    raise
-                if str(self.cfg.device).startswith("cuda"):
-                    torch.cuda.empty_cache()
-                step = max(1, step // 2)
-                self.notes.append(f"memory ran out predicting {2 * step} images at once; went on {step} at a time")
+
+        def halved(_old: int, new: int) -> None:
+            self.notes.append(f"memory ran out predicting {2 * new} images at once; went on {new} at a time")
+
+        return batched_forward(self.module, x, batch=x.shape[0], device=self.cfg.device, on_oom=halved).float()
 
     def _probe(self) -> int:
         """Run one image through the model; return its number of outputs (1 = one score)."""
@@ -289,8 +323,8 @@ class _ImageAudit:
             self.progress("mean image", min(n, start + BATCH_IMAGES), n)
         return (total / n).float()  # (C, H, W)
 
-    def _attribute_all(self) -> None:
-        cfg = self.cfg
+    def _allocate(self) -> None:
+        """The per-image arrays and accumulators the blocks fill."""
         n = len(self.images)
         h, w = self.hw
         self.conversions = Counter()
@@ -307,29 +341,7 @@ class _ImageAudit:
         self.steps = np.zeros(n, dtype=np.int64)
         self.thumbs: dict[int, np.ndarray] = {}
         self.small_display: dict[int, np.ndarray] = {}
-        engine_notes: list[str] = []
-        self.progress("attribution", 0, n)
-        for b, start in enumerate(range(0, n, BATCH_IMAGES)):
-            idx = list(range(start, min(n, start + BATCH_IMAGES)))
-            x, thumbs = self._load(idx)  # x: (m, C, H, W)
-            probs, pred, conf = self._predict(x)
-            target = pred if self.fixed_class is None else np.full(len(idx), self.fixed_class)
-            attr, rel, steps, notes = self._ig(x, target, seed=cfg.seed * 1_000_003 + b)
-            engine_notes += notes
-            reduced = reduce_channels(attr)  # (m, H, W)
-            mass = mass_normalize(reduced)  # (m, H, W), each sums to 1
-            display = clip_normalize(reduced)  # (m, H, W) in [0, 1]
-            self.acc.add(mass, target if self.n_outputs > 1 else np.full(len(idx), -1))
-            sl = slice(start, start + len(idx))
-            self.heatmaps[sl] = display.astype(np.float16)
-            self.small_maps[sl] = downsample(mass, MAX_SIDE)
-            self.abs_mass[sl], self.signed_mass[sl] = channel_mass(attr)
-            self.predicted[sl], self.target[sl], self.confidence[sl] = pred, target, conf
-            self.rel[sl], self.steps[sl] = rel, steps
-            self._keep_gallery(idx, conf, thumbs, downsample(display, MAX_SIDE))
-            self.progress("attribution", start + len(idx), n)
-        self.notes += list(dict.fromkeys(engine_notes))
-        self.small_mean = downsample(self.acc.mean(), MAX_SIDE)  # (h, w)
+        self._engine_notes: list[str] = []
 
     def _predict(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         out = self._forward(x)  # (m, k) or (m,) / (m, 1)
@@ -346,7 +358,6 @@ class _ImageAudit:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
         """IG of one batch averaged over the baseline draws; returns attributions (m, C, H, W), rel_delta (m,),
         steps (m,) and the engine's notes."""
-        cfg = self.cfg
         m = x.shape[0]
         draws = make_image_baseline(
             self.kind, x, mean=self.mean, std=self.std, n_draws=NOISE_DRAWS, seed=seed,
@@ -356,12 +367,7 @@ class _ImageAudit:
         x_rep = x.repeat(d, 1, 1, 1) if d > 1 else x  # (D * m, C, H, W)
         base = draws.expand(d, m, *x.shape[1:]).reshape(d * m, *x.shape[1:]) if d > 1 else draws[0]
         tgt = None if self.n_outputs == 1 else torch.as_tensor(np.tile(target, d), dtype=torch.long)
-        res = integrated_gradients(
-            self.module, x_rep, baselines=base, target=tgt, method=cfg.method, n_steps=cfg.n_steps,
-            tolerance=cfg.thresholds.convergence_tol, max_steps=cfg.max_steps, device=cfg.device,
-            dtype=torch.float64 if cfg.dtype == "float64" else None, bf16=cfg.bf16,
-            memory_budget_mb=cfg.memory_budget_mb,
-        )  # fmt: skip
+        res = integrated_gradients(self.module, x_rep, baselines=base, target=tgt, **self.engine.kwargs())
         attr = res.attributions.reshape(d, m, *x.shape[1:]).mean(dim=0).double()  # (m, C, H, W)
         fx = res.f_x.reshape(d, m)[0].double()  # (m,)
         fb = res.f_baseline.reshape(d, m).mean(dim=0).double()  # (m,)
@@ -454,10 +460,10 @@ class _ImageAudit:
         )[0]  # (k or 1, C, H, W)
         target = None if self.n_outputs == 1 else torch.as_tensor(self.target[idx], dtype=torch.long)
         self.progress("cross-check", 0, k)
+        # at the largest step count any image used, so every image is compared at a converged count
         native = integrated_gradients(
-            self.module, x, baselines=base, target=target, method=cfg.method, n_steps=steps, device=cfg.device,
-            dtype=torch.float64 if cfg.dtype == "float64" else None, memory_budget_mb=cfg.memory_budget_mb,
-        )  # fmt: skip
+            self.module, x, baselines=base, target=target, **self.engine.replace(n_steps=steps).kwargs()
+        )
         out = crosscheck(
             self.module, x, native=native, baselines=base, target=target, tol_abs=cfg.thresholds.crosscheck_abs,
             tol_rel=cfg.thresholds.crosscheck_rel, rows="all", seed=cfg.seed,
@@ -491,11 +497,18 @@ def _model_channels(module: torch.nn.Module) -> int:
     return 3
 
 
-def _is_oom(err: BaseException) -> bool:
-    if isinstance(err, torch.cuda.OutOfMemoryError):
-        return True
-    msg = str(err).lower()
-    return isinstance(err, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_image_file(base: Path, value: str) -> bool:
+    p = Path(value)
+    p = p if p.is_absolute() else base / p
+    return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
 
 
 def _grid(a: np.ndarray) -> tuple[tuple[float, ...], ...]:

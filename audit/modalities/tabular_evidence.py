@@ -1,0 +1,251 @@
+"""What a tabular audit computes from its accumulated sample, beyond the ranking: the model-side evidence the
+detectors read (leakage scores, neutralisation, the baseline's output), slices, drift, per-class and per-output
+rankings, the direction samples and the demo's known answer.
+
+:class:`TabularEvidence` is a mixin of :class:`audit.modalities.tabular.TabularModality`: its methods read the
+state the modality's stages built (``sample``, ``names``, ``baseline``, ``info``, ``engine``, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from audit import probes
+from audit.analysis.agreement import drift, slice_profiles
+from audit.analysis.identifiers import identifier_like
+from audit.analysis.neutralisation import NeutralisationStat, benefit_interval, correlated_groups
+from audit.analysis.ranking import class_rankings, global_ranking
+from audit.analysis.streaming import Reservoir
+from audit.analysis.univariate import (
+    target_explains,
+    univariate_lower_bound,
+    univariate_null_quantile,
+    univariate_power,
+)
+from audit.attribution.native import integrated_gradients
+from audit.errors import DataError
+from audit.io.tabular import TableSpec, inspect_table, iter_chunks
+from audit.results import ExpectedAttribution, FeatureStat, SignedSample
+
+__all__ = ["TabularEvidence"]
+
+
+class TabularEvidence:
+    """Analyses of the accumulated sample (a mixin: see the module notes)."""
+
+    def _model_evidence(self, stats: tuple[FeatureStat, ...]) -> dict:
+        X = self.sample.get("X")
+        dev = self.cfg.device
+        out: dict = {
+            "univariate": None, "univariate_low": None, "univariate_reverse": None,
+            "identifier": identifier_like(X, self.names), "neutralisation": (),
+        }
+        bo = probes.baseline_outputs(self.model.module, self.baseline, device=dev)
+        fx = self.sample.get("fx")
+        if self.task == "binary_classification":
+            p = float(bo[0]) if self.info.output == "probability" else float(1.0 / (1.0 + np.exp(-bo[0])))
+            out["baseline_output"] = np.array([1.0 - p, p])
+        elif self.task == "multioutput_regression":
+            out["baseline_output"] = None  # one z-score per output would need its own rule; not judged
+        else:
+            out["baseline_output"] = bo
+        if self.task == "regression":
+            out["output_mean"], out["output_std"] = float(np.mean(self.f_x)), float(np.std(self.f_x))
+        else:
+            out["output_mean"], out["output_std"] = float(np.mean(fx)), float(np.std(fx))
+        try:
+            y = self.sample.get("y")
+        except KeyError:
+            return out
+        self._check_labels(y)
+        self.step("leakage scores")
+        out["univariate"] = u = univariate_power(X, y, self.task)
+        near = np.flatnonzero(u >= self.cfg.thresholds.leak_univariate)
+        out["univariate_low"] = univariate_lower_bound(X, y, self.task, near, seed=self.cfg.seed)
+        out["univariate_reverse"] = target_explains(X, y, near)
+        out["neutralisation"] = self._neutralisation(stats, X, y)
+        return out
+
+    def _neutralisation(self, stats: tuple[FeatureStat, ...], X: np.ndarray, y: np.ndarray):
+        """Benefit of each feature (or correlated group) the model relies on materially, and whether a member
+        predicts the target alone: the evidence of noise_leakage."""
+        cfg = self.cfg
+        n_eval = min(X.shape[0], cfg.ablation_rows)
+        rng = np.random.default_rng(cfg.seed)
+        rows = np.sort(rng.choice(X.shape[0], size=n_eval, replace=False))
+        Xe, ye = X[rows], y[rows]
+        share = {s.name: s.share for s in stats}
+        bar = cfg.thresholds.noise_min_share_factor / len(self.names)
+        groups = [
+            g for g in correlated_groups(Xe, cfg.thresholds.noise_group_corr)
+            if sum(share[self.names[j]] for j in g) >= bar
+        ]
+        if not groups:
+            return ()
+        self.step(f"neutralisation ({len(groups)} features or groups)")
+        _, base_loss, effects = probes.neutralisation_effects(
+            self.model.module, Xe, ye, groups, self.info, method=cfg.neutralise, baseline=self.baseline,
+            seed=cfg.seed, device=cfg.device,
+        )
+        members = sorted({j for g in groups for j in g})
+        u = univariate_power(Xe[:, members], ye, self.task)
+        null = univariate_null_quantile(Xe, ye, self.task, members, seed=cfg.seed)[members]
+        pos = {j: k for k, j in enumerate(members)}
+        out = []
+        for k, (g, (d, r, loss)) in enumerate(zip(groups, effects, strict=True)):
+            benefit, lo, hi = benefit_interval(d, r, n_boot=max(cfg.n_boot, 100), seed=cfg.seed + k)
+            best = max(g, key=lambda j: u[pos[j]] - null[pos[j]])  # the member that says most about the target
+            out.append(NeutralisationStat(
+                features=tuple(self.names[j] for j in g), share=float(sum(share[self.names[j]] for j in g)),
+                base_loss=float(base_loss.mean()), neutralised_loss=loss, benefit=benefit, ci_low=lo, ci_high=hi,
+                n_rows=int(n_eval), method=cfg.neutralise, univariate=float(u[pos[best]]),
+                univariate_null=float(null[pos[best]]),
+            ))
+        return tuple(out)
+
+    def _check_labels(self, y: np.ndarray) -> None:
+        if self.task != "classification":
+            return
+        if not np.all(np.equal(np.mod(y, 1), 0)) or y.min() < 0 or y.max() >= self.n_outputs:
+            raise DataError(
+                f"target column '{self.spec.target_col}' must hold class indices 0..{self.n_outputs - 1} for this "
+                f"{self.n_outputs}-output model (found values from {y.min():g} to {y.max():g}); encode the labels"
+            )
+
+    def _slices(self, stats: tuple[FeatureStat, ...]):
+        if self.cfg.slice_col is None:
+            return ()
+        return slice_profiles(
+            self.sample.get("A"), self.names, self.sample.get("slice"),
+            min_rows=self.cfg.thresholds.slice_min_rows, column=self.cfg.slice_col,
+        )
+
+    def _drift(self, stats: tuple[FeatureStat, ...]):
+        ref = self.cfg.reference
+        self.n_ref_rows = None
+        if ref is None:
+            return ()
+        whole = inspect_table(ref)  # one header read and one hash of the file
+        ref_spec: TableSpec = dataclasses.replace(
+            whole, features=tuple(c for c in whole.columns if c in self.names), target_col=None, slice_col=None
+        )
+        missing = [n for n in self.names if n not in ref_spec.features]
+        if missing:
+            raise DataError(
+                f"reference '{ref}' lacks feature column(s) {', '.join(missing[:5])}; pass a reference with the same "
+                "columns as --data"
+            )
+        sample = Reservoir(self.cfg.analysis_rows, self.rng_seed + 1)
+        pos = [ref_spec.features.index(n) for n in self.names]
+        for chunk in iter_chunks(ref_spec, self.cfg.chunk_rows):
+            sample.add(X=chunk.X[:, pos])
+        self.n_ref_rows = sample.seen
+        if sample.seen == 0:
+            raise DataError(f"reference '{ref}' has a header but no rows; pass a file with data rows")
+        shares = np.array([{s.name: s.share for s in stats}[n] for n in self.names])
+        return drift(self.sample.get("X"), sample.get("X"), shares, self.names)
+
+    def _ig_sample(self, X: np.ndarray, module: torch.nn.Module, target: object) -> np.ndarray:
+        """IG of ``module`` on rows ``X`` with the run's settings: (n, F)."""
+        res = integrated_gradients(
+            module, torch.from_numpy(X), baselines=torch.as_tensor(self.baseline), target=target,
+            **self.engine.kwargs(),
+        )
+        return res.attributions.numpy()
+
+    def _class_features(self) -> dict[str, tuple[FeatureStat, ...]]:
+        cfg = self.cfg
+        X = self.sample.get("X")[: cfg.ablation_rows]
+        if self.task == "multioutput_regression":
+            self.progress("per-output attribution", 0, self.n_outputs)
+            out = {}
+            for k in range(self.n_outputs):
+                A = self._ig_sample(X, self.model.module, k)
+                out[f"output {k}"] = global_ranking(A, self.names, n_boot=cfg.n_boot, seed=cfg.seed)
+                self.progress("per-output attribution", k + 1, self.n_outputs)
+            return out
+        if self.task != "classification":
+            return {}
+        if cfg.class_index == "all":
+            out = {}
+            for k in range(self.n_outputs):
+                A = self._ig_sample(X, self.model.module, k)
+                out[str(k)] = global_ranking(A, self.names, n_boot=cfg.n_boot, seed=cfg.seed)
+            return out
+        return class_rankings(
+            self.sample.get("A"), self.names, self.sample.get("cls"), n_boot=cfg.n_boot, seed=cfg.seed
+        )
+
+    def _class_label(self, k: int) -> str:
+        names = self.cfg.class_names
+        return f"class '{names[k]}'" if names else f"class {k}"
+
+    def _explained_label(self) -> str:
+        ci = self.cfg.class_index
+        if self.task == "regression":
+            return "the model's output"
+        if self.task == "binary_classification":
+            what = "logit" if self.info.output == "logit" else "probability"
+            return f"the {what} of {self._class_label(1)}"
+        if self.task == "multioutput_regression":
+            return f"output {ci}" if ci is not None and ci != "all" else f"the mean of the {self.n_outputs} outputs"
+        if ci is None:
+            return "the predicted class"
+        return "every class" if ci == "all" else self._class_label(int(ci))
+
+    def _signed_target(self) -> int | None:
+        """The one class the direction samples explain: --class K, class 1 of two, else the most predicted."""
+        ci = self.cfg.class_index
+        if ci is not None and ci != "all":
+            return int(ci)
+        if self.n_outputs == 2:
+            return 1
+        cls = self.sample.get("cls")
+        return int(np.bincount(cls.astype(np.int64), minlength=self.n_outputs).argmax())
+
+    def _signed(self, stats: tuple[FeatureStat, ...], top: int = 8, points: int = 300) -> tuple[SignedSample, ...]:
+        """(value, attribution) pairs of the top features for one fixed output, so a direction can be read:
+        explaining each row's predicted class instead mixes classes and gives V-shaped clouds."""
+        X, A = self.sample.get("X"), self.sample.get("A")
+        rng = np.random.default_rng(self.cfg.seed)
+        idx = np.sort(rng.choice(X.shape[0], size=min(points, X.shape[0]), replace=False))
+        self.signed_class = ""
+        if self.task == "classification":
+            k = self._signed_target()
+            self.signed_class = self.cfg.class_names[k] if self.cfg.class_names else str(k)
+            A_sel = A[idx] if self.cfg.class_index not in (None, "all") else self._ig_sample(
+                X[idx], self.explained, torch.full((idx.size,), k, dtype=torch.long)
+            )
+        else:
+            A_sel = A[idx]
+            if self.task == "binary_classification":
+                self.signed_class = self.cfg.class_names[1] if self.cfg.class_names else "1"
+        out = []
+        for s in stats[:top]:
+            j = self.names.index(s.name)
+            out.append(SignedSample(
+                s.name,
+                tuple(round(float(v), 6) for v in X[idx, j]),
+                tuple(round(float(v), 6) for v in A_sel[:, j]),
+            ))
+        return tuple(out)
+
+    def _expected(self) -> tuple[ExpectedAttribution, ...]:
+        coef = self.cfg.known_coefficients
+        if not coef:
+            return ()
+        X, A = self.sample.get("X").astype(np.float64), self.sample.get("A").astype(np.float64)
+        out = []
+        for j, name in enumerate(self.names):
+            if name not in coef:
+                continue
+            exp = coef[name] * (X[:, j] - float(self.baseline[j]))  # (n,)
+            out.append(ExpectedAttribution(
+                name=name, coefficient=float(coef[name]), expected_mean=float(exp.mean()),
+                estimated_mean=float(A[:, j].mean()), expected_mean_abs=float(np.abs(exp).mean()),
+                estimated_mean_abs=float(np.abs(A[:, j]).mean()), max_abs_error=float(np.abs(A[:, j] - exp).max()),
+            ))
+        return tuple(out)
