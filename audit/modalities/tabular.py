@@ -158,7 +158,7 @@ class TabularModality(TabularEvidence, Modality):
         stats = self._ranking()
         extra = self._model_evidence(stats)
         slices = self._slices(stats)
-        drift_stats = self._drift(stats)
+        drift_stats, n_ref_rows = self._drift(stats)
         conv = summarize_convergence(
             self.rel_delta, self.steps, cfg.method, cfg.n_steps, cfg.thresholds.convergence_tol
         )
@@ -180,7 +180,7 @@ class TabularModality(TabularEvidence, Modality):
             slices=slices,
             drift=drift_stats,
             n_rows=self.n_rows,
-            n_ref_rows=self.n_ref_rows,
+            n_ref_rows=n_ref_rows,
             class_names=tuple(cfg.class_names),
         )
         return Summary(stats, conv, xc, inp, {"slices": slices, "drift": drift_stats})
@@ -188,7 +188,7 @@ class TabularModality(TabularEvidence, Modality):
     def record(self, summary: Summary, findings: tuple[Finding, ...], sink: OutputSink | None) -> AuditRun:
         cfg = self.cfg
         stats = summary.features
-        signed = self._signed(stats)
+        signed, signed_class = self._signed(stats)
         return AuditRun(
             schema_version=SCHEMA_VERSION,
             verdict=verdict_from_findings(findings),
@@ -212,7 +212,7 @@ class TabularModality(TabularEvidence, Modality):
             notes=tuple(dict.fromkeys(self.notes)),
             task_reason=self.info.reason,
             class_names=tuple(cfg.class_names),
-            signed_class=self.signed_class,
+            signed_class=signed_class,
         )
 
     # --- helpers of the stages ------------------------------------------------------------------------

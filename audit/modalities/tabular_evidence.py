@@ -123,11 +123,11 @@ class TabularEvidence:
             min_rows=self.cfg.thresholds.slice_min_rows, column=self.cfg.slice_col,
         )
 
-    def _drift(self, stats: tuple[FeatureStat, ...]):
+    def _drift(self, stats: tuple[FeatureStat, ...]) -> tuple[tuple, int | None]:
+        """Attribution-weighted drift against ``--reference``, and the reference's row count (None without one)."""
         ref = self.cfg.reference
-        self.n_ref_rows = None
         if ref is None:
-            return ()
+            return (), None
         whole = inspect_table(ref)  # one header read and one hash of the file
         ref_spec: TableSpec = dataclasses.replace(
             whole, features=tuple(c for c in whole.columns if c in self.names), target_col=None, slice_col=None
@@ -142,11 +142,10 @@ class TabularEvidence:
         pos = [ref_spec.features.index(n) for n in self.names]
         for chunk in iter_chunks(ref_spec, self.cfg.chunk_rows):
             sample.add(X=chunk.X[:, pos])
-        self.n_ref_rows = sample.seen
         if sample.seen == 0:
             raise DataError(f"reference '{ref}' has a header but no rows; pass a file with data rows")
         shares = np.array([{s.name: s.share for s in stats}[n] for n in self.names])
-        return drift(self.sample.get("X"), sample.get("X"), shares, self.names)
+        return drift(self.sample.get("X"), sample.get("X"), shares, self.names), sample.seen
 
     def _ig_sample(self, X: np.ndarray, module: torch.nn.Module, target: object) -> np.ndarray:
         """IG of ``module`` on rows ``X`` with the run's settings: (n, F)."""
@@ -206,23 +205,26 @@ class TabularEvidence:
         cls = self.sample.get("cls")
         return int(np.bincount(cls.astype(np.int64), minlength=self.n_outputs).argmax())
 
-    def _signed(self, stats: tuple[FeatureStat, ...], top: int = 8, points: int = 300) -> tuple[SignedSample, ...]:
-        """(value, attribution) pairs of the top features for one fixed output, so a direction can be read:
-        explaining each row's predicted class instead mixes classes and gives V-shaped clouds."""
+    def _signed(
+        self, stats: tuple[FeatureStat, ...], top: int = 8, points: int = 300
+    ) -> tuple[tuple[SignedSample, ...], str]:
+        """(value, attribution) pairs of the top features for one fixed output, so a direction can be read
+        (explaining each row's predicted class instead mixes classes and gives V-shaped clouds), and the class
+        they explain ("" for a regression)."""
         X, A = self.sample.get("X"), self.sample.get("A")
         rng = np.random.default_rng(self.cfg.seed)
         idx = np.sort(rng.choice(X.shape[0], size=min(points, X.shape[0]), replace=False))
-        self.signed_class = ""
+        signed_class = ""
         if self.task == "classification":
             k = self._signed_target()
-            self.signed_class = self.cfg.class_names[k] if self.cfg.class_names else str(k)
+            signed_class = self.cfg.class_names[k] if self.cfg.class_names else str(k)
             A_sel = A[idx] if self.cfg.class_index not in (None, "all") else self._ig_sample(
                 X[idx], self.explained, torch.full((idx.size,), k, dtype=torch.long)
             )
         else:
             A_sel = A[idx]
             if self.task == "binary_classification":
-                self.signed_class = self.cfg.class_names[1] if self.cfg.class_names else "1"
+                signed_class = self.cfg.class_names[1] if self.cfg.class_names else "1"
         out = []
         for s in stats[:top]:
             j = self.names.index(s.name)
@@ -231,7 +233,7 @@ class TabularEvidence:
                 tuple(round(float(v), 6) for v in X[idx, j]),
                 tuple(round(float(v), 6) for v in A_sel[:, j]),
             ))
-        return tuple(out)
+        return tuple(out), signed_class
 
     def _expected(self) -> tuple[ExpectedAttribution, ...]:
         coef = self.cfg.known_coefficients
