@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from audit import probes
-from audit.analysis.convergence import summarize_convergence
+from audit.analysis.accumulate import BlockAccumulators
 from audit.analysis.ranking import global_ranking
-from audit.analysis.streaming import ColumnStats, Reservoir
+from audit.analysis.streaming import ColumnStats
 from audit.analysis.task import TaskInfo, resolve_task
 from audit.attribution.crosscheck import crosscheck, sample_rows
 from audit.attribution.native import IGResult, integrated_gradients
@@ -97,12 +97,8 @@ class TabularModality(TabularEvidence, Modality):
         self.delta_floor = self._delta_floor(first)
         self.engine = EngineSettings.from_config(cfg, delta_floor=self.delta_floor)
         F = len(self.names)
-        self.sample = Reservoir(cfg.analysis_rows, self.rng_seed)
-        self.sum_abs, self.sum, self.sumsq = np.zeros(F), np.zeros(F), np.zeros(F)
-        self._rel_parts: list[np.ndarray] = []
-        self._step_parts: list[np.ndarray] = []
-        self._fx_parts: list[np.ndarray] = []
-        self.n_rows = 0
+        # mergeable, and the same whatever the block order: the seam a distributed executor uses
+        self.acc = BlockAccumulators(F, cfg.analysis_rows, self.rng_seed, tolerance=cfg.thresholds.convergence_tol)
         self.independent = True
 
     def blocks(self) -> Iterator[Chunk]:
@@ -123,35 +119,36 @@ class TabularModality(TabularEvidence, Modality):
         self.notes.extend(res.notes)
         self.independent = self.independent and res.batch_independent
         A = res.attributions.numpy().astype(np.float32)  # (n, F)
-        A64 = A.astype(np.float64)
-        self.sum_abs += np.abs(A64).sum(0)
-        self.sum += A64.sum(0)
-        self.sumsq += (A64**2).sum(0)
-        rel = res.rel_delta.numpy().astype(np.float32)
-        self._rel_parts.append(rel)
-        self._step_parts.append(res.steps.numpy().astype(np.int32))
-        self._fx_parts.append(res.f_x.numpy().astype(np.float64))
+        rel = res.rel_delta.numpy().astype(np.float32)  # (n,)
         n = chunk.X.shape[0]
-        cls = np.full(n, -1) if target is None else target.numpy()
-        arrays = {"X": chunk.X, "A": A, "cls": cls, "fx": res.f_x.numpy()}
+        cls = np.full(n, -1, dtype=np.int64) if target is None else target.numpy().astype(np.int64)
+        fx = res.f_x.numpy().astype(np.float64)
+        arrays = {"X": chunk.X, "cls": cls, "fx": fx}
         if chunk.y is not None:
             arrays["y"] = chunk.y
         if chunk.slice_values is not None:
             arrays["slice"] = np.asarray(chunk.slice_values).astype(str)
-        self.sample.add(**arrays)
+        row_ids = chunk.row_offset + np.arange(n, dtype=np.int64)  # the file row: the sample's hash key
+        self.acc.add_block(row_ids, A, rel, res.steps.numpy(), outputs=fx, **arrays)
         if sink is not None:
             sink.rows(chunk.row_offset, self.names, A, rel)
-        self.n_rows += n
+
+    @property
+    def sample(self):
+        """The uniform row sample (:class:`audit.analysis.accumulate.RowSample`) the analyses read."""
+        return self.acc.sample
+
+    @property
+    def n_rows(self) -> int:
+        return self.acc.n_rows
 
     def finish(self) -> Summary:
         cfg = self.cfg
-        self.rel_delta = np.concatenate(self._rel_parts)
-        self.steps = np.concatenate(self._step_parts)
-        self.f_x = np.concatenate(self._fx_parts)
         if not self.sample.complete:
             self.notes.append(
                 f"bootstrap intervals, findings and the cross-check use a uniform sample of {self.sample.capacity:,} "
-                f"of the {self.n_rows:,} rows; means and shares are exact over all rows"
+                f"of the {self.n_rows:,} rows; means and shares are exact over all rows, and so are the counts of "
+                "rows above the completeness tolerance (its median and p95 come from the sample)"
             )
         xc = self._crosscheck()
         self.step("bootstrap intervals")
@@ -159,9 +156,7 @@ class TabularModality(TabularEvidence, Modality):
         extra = self._model_evidence(stats)
         slices = self._slices(stats)
         drift_stats, n_ref_rows = self._drift(stats)
-        conv = summarize_convergence(
-            self.rel_delta, self.steps, cfg.method, cfg.n_steps, cfg.thresholds.convergence_tol
-        )
+        conv = self.acc.convergence(cfg.method, cfg.n_steps)
         inp = FindingsInput(
             names=tuple(self.names),
             stats=stats,
@@ -323,10 +318,8 @@ class TabularModality(TabularEvidence, Modality):
         if self.sample.complete:
             return stats
         # exact point estimates over all rows; intervals stay those of the sample (wider, so conservative)
-        n = self.n_rows
-        mean_abs = self.sum_abs / n
-        mean = self.sum / n
-        std = np.sqrt(np.maximum(self.sumsq / n - mean**2, 0.0))
+        m = self.acc.moments
+        mean_abs, mean, std = m.mean_abs(), m.mean(), m.std()
         share = mean_abs / max(mean_abs.sum(), 1e-300)
         by_name = {s.name: s for s in stats}
         order = np.lexsort((np.arange(len(self.names)), -mean_abs))

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from audit import probes
+from audit.analysis.accumulate import RowSample
 from audit.analysis.agreement import drift, slice_profiles
 from audit.analysis.identifiers import identifier_like
 from audit.analysis.neutralisation import NeutralisationStat, benefit_interval, correlated_groups
 from audit.analysis.ranking import class_rankings, global_ranking
-from audit.analysis.streaming import Reservoir
 from audit.analysis.univariate import (
     target_explains,
     univariate_lower_bound,
@@ -53,7 +53,8 @@ class TabularEvidence:
         else:
             out["baseline_output"] = bo
         if self.task == "regression":
-            out["output_mean"], out["output_std"] = float(np.mean(self.f_x)), float(np.std(self.f_x))
+            o = self.acc.outputs  # exact over all rows
+            out["output_mean"], out["output_std"] = float(o.mean()[0]), float(o.std()[0])
         else:
             out["output_mean"], out["output_std"] = float(np.mean(fx)), float(np.std(fx))
         try:
@@ -138,10 +139,10 @@ class TabularEvidence:
                 f"reference '{ref}' lacks feature column(s) {', '.join(missing[:5])}; pass a reference with the same "
                 "columns as --data"
             )
-        sample = Reservoir(self.cfg.analysis_rows, self.rng_seed + 1)
+        sample = RowSample(self.cfg.analysis_rows, self.rng_seed + 1)
         pos = [ref_spec.features.index(n) for n in self.names]
         for chunk in iter_chunks(ref_spec, self.cfg.chunk_rows):
-            sample.add(X=chunk.X[:, pos])
+            sample.add(chunk.row_offset + np.arange(chunk.X.shape[0], dtype=np.int64), X=chunk.X[:, pos])
         if sample.seen == 0:
             raise DataError(f"reference '{ref}' has a header but no rows; pass a file with data rows")
         shares = np.array([{s.name: s.share for s in stats}[n] for n in self.names])
