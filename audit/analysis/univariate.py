@@ -240,23 +240,10 @@ def univariate_lower_bound(
     ndarray of shape (n_features,)
         The ``(1 - level) / 2`` quantile of the resampled scores; NaN for columns not asked for.
     """
-    X = np.asarray(X)
-    y = np.asarray(y)
-    out = np.full(X.shape[1], np.nan)
-    cols = [int(c) for c in columns]
-    if not cols or X.shape[0] < 3:
-        return out
-    rng = np.random.default_rng(seed)
-    if X.shape[0] > max_rows:
-        keep = rng.choice(X.shape[0], size=max_rows, replace=False)
-        X, y = X[keep], y[keep]
-    Xc = X[:, cols]
-    scores = np.empty((n_boot, len(cols)))
-    for b in range(n_boot):
-        idx = rng.integers(0, Xc.shape[0], size=Xc.shape[0])
-        scores[b] = univariate_power(Xc[idx], y[idx], task)
-    out[cols] = np.quantile(scores, (1.0 - level) / 2.0, axis=0)
-    return out
+    return _resampled_quantile(
+        X, y, task, columns, draws=n_boot, q=(1.0 - level) / 2.0, shuffle_target=False, seed=seed,
+        max_rows=max_rows,
+    )
 
 
 def univariate_null_quantile(
@@ -291,6 +278,25 @@ def univariate_null_quantile(
     ndarray of shape (n_features,)
         A column scoring above its value is informative at level ``1 - q``; NaN for columns not asked for.
     """
+    return _resampled_quantile(
+        X, y, task, columns, draws=n_perm, q=q, shuffle_target=True, seed=seed, max_rows=max_rows
+    )
+
+
+def _resampled_quantile(
+    X: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    columns: Sequence[int],
+    *,
+    draws: int,
+    q: float,
+    shuffle_target: bool,
+    seed: int,
+    max_rows: int,
+) -> np.ndarray:
+    """The ``q`` quantile of :func:`univariate_power` over ``draws`` resamples of the rows (a bootstrap) or
+    shuffles of the target (a permutation null), for ``columns``; NaN elsewhere."""
     X = np.asarray(X)
     y = np.asarray(y)
     out = np.full(X.shape[1], np.nan)
@@ -301,8 +307,14 @@ def univariate_null_quantile(
     if X.shape[0] > max_rows:
         keep = rng.choice(X.shape[0], size=max_rows, replace=False)
         X, y = X[keep], y[keep]
-    Xc = X[:, cols]
-    scores = np.array([univariate_power(Xc, y[rng.permutation(y.shape[0])], task) for _ in range(n_perm)])
+    Xc = X[:, cols]  # (n, len(cols))
+    scores = np.empty((draws, len(cols)))
+    for b in range(draws):
+        if shuffle_target:
+            scores[b] = univariate_power(Xc, y[rng.permutation(y.shape[0])], task)
+        else:
+            idx = rng.integers(0, Xc.shape[0], size=Xc.shape[0])
+            scores[b] = univariate_power(Xc[idx], y[idx], task)
     out[cols] = np.quantile(scores, q, axis=0)
     return out
 
