@@ -52,7 +52,7 @@ def _codes_text(findings: list[dict[str, Any]]) -> str:
     return ", ".join(parts) or "-"
 
 
-def run_case(spec: corpus.CaseSpec, root: Path) -> dict[str, Any]:
+def run_case(spec: corpus.CaseSpec, root: Path, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build, train, write and audit one case; never raises (an exception becomes an ``error`` row)."""
     row: dict[str, Any] = {
         "case": spec.label, "dataset": spec.dataset, "model": spec.model, "seed": spec.seed, "kind": spec.kind,
@@ -81,7 +81,7 @@ def run_case(spec: corpus.CaseSpec, root: Path) -> dict[str, Any]:
         t1 = time.perf_counter()
         cfg = AuditConfig(
             model=written["model"], data=written["data"], target_col="target", formats=("json",), quiet=True,
-            out=folder / "out", **written["options"],
+            out=folder / "out", **written["options"], **(options or {}),
         )  # fmt: skip
         run = run_audit(cfg)
         row["audit_s"] = round(time.perf_counter() - t1, 2)
@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     ap.add_argument("--json", type=Path, default=None, help="write every row and the summary here")
     ap.add_argument("--keep", type=Path, default=None, help="keep the generated models and CSVs in this folder")
+    ap.add_argument("--neutralise", choices=("permute", "baseline"), default=None,
+                    help="how noise_leakage takes a feature away (default: the audit's default, permute)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     specs = corpus.corpus(quick=args.quick, seeds=range(args.seeds))
@@ -211,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_findings_") as tmp:
         root = args.keep or Path(tmp)
         for i, spec in enumerate(specs, start=1):
-            row = run_case(spec, root)
+            row = run_case(spec, root, {"neutralise": args.neutralise} if args.neutralise else None)
             rows.append(row)
             what = row["error"] if row["verdict"] == "error" else _codes_text(row["findings"])
             q = f"{row['metric']}={row['quality']:.3f}" if "quality" in row else ""
