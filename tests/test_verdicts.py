@@ -115,6 +115,9 @@ def test_correlated_real_predictors_are_not_noise(tmp_path: Path):
     assert run.verdict.value == "pass", [f.message for f in run.findings]
     # the direction samples explain one fixed class (class 1 of two), not each row's predicted class
     assert run.signed_class == "1"
+    named = _audit(tmp_path / "m.pt", tmp_path / "val.csv", class_names=("malignant", "benign"), crosscheck_rows=0)
+    assert set(named.class_features) == {"malignant", "benign"} and named.signed_class == "benign"
+    assert named.explained_output == "the predicted class"
 
 
 @pytest.mark.slow

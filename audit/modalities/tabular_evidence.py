@@ -174,10 +174,12 @@ class TabularEvidence:
             for k in range(self.n_outputs):
                 A = self._ig_sample(X, self.model.module, k)
                 out[str(k)] = global_ranking(A, self.names, n_boot=cfg.n_boot, seed=cfg.seed)
-            return out
-        return class_rankings(
-            self.sample.get("A"), self.names, self.sample.get("cls"), n_boot=cfg.n_boot, seed=cfg.seed
-        )
+        else:
+            out = class_rankings(
+                self.sample.get("A"), self.names, self.sample.get("cls"), n_boot=cfg.n_boot, seed=cfg.seed
+            )
+        names = cfg.class_names  # --class-names label the per-class rankings (keys are class indices otherwise)
+        return {names[int(k)]: v for k, v in out.items()} if names else out
 
     def _class_label(self, k: int) -> str:
         names = self.cfg.class_names
