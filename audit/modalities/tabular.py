@@ -268,11 +268,10 @@ class TabularModality(TabularEvidence, Modality):
     def _delta_floor(self, first) -> float:
         """``convergence_floor`` times the median |F(x) - F(x')| of the explained output on the first rows."""
         X = first.X[:4096]
-        fx = _explained_values(self.explained, X, self._targets(torch.from_numpy(X)), self.cfg.device)
-        fb = _explained_values(
-            self.explained, np.repeat(self.baseline[None, :], X.shape[0], 0), self._targets(torch.from_numpy(X)),
-            self.cfg.device,
-        )
+        target = self._targets(torch.from_numpy(X))  # the rows' explained outputs, for F(x) and F(x') alike
+        fx = _explained_values(self.explained, X, target, self.cfg.device)
+        base = np.repeat(self.baseline[None, :], X.shape[0], 0)  # (n, F)
+        fb = _explained_values(self.explained, base, target, self.cfg.device)
         typical = float(np.median(np.abs(fx - fb)))
         return self.cfg.thresholds.convergence_floor * typical
 
