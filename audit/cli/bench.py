@@ -54,10 +54,10 @@ def _check_images(module: torch.nn.Module, x: torch.Tensor) -> None:
     """Run the first image (1, C, H, W) through the model; a shape error becomes one DataError line."""
     import torch
 
+    from audit.attribution.base import model_dtype_device
     from audit.errors import DataError, ModelLoadError
 
-    param = next(iter(module.parameters()), None)
-    dtype, dev = (param.dtype, param.device) if param is not None else (torch.float32, torch.device("cpu"))
+    dtype, dev = model_dtype_device(module)
     c, h, w = x.shape[1:]
     try:
         with torch.no_grad():

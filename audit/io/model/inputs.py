@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from audit.attribution.base import model_dtype_device
 from audit.errors import DataError, ModelLoadError, UsageError
 from audit.io.model.messages import short_reason
 
@@ -24,7 +25,7 @@ def model_dtype(module: nn.Module) -> torch.dtype:
         The dtype of the first floating-point parameter (e.g. ``torch.float64`` after ``model.double()``), else
         of the first floating-point buffer, else ``torch.float32`` (a model without floating tensors).
     """
-    return _param_dtype_device(module)[0]
+    return model_dtype_device(module)[0]
 
 
 def model_input_check(module: nn.Module, n_features: int) -> int:
@@ -57,7 +58,7 @@ def model_input_check(module: nn.Module, n_features: int) -> int:
     """
     if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
         raise UsageError(f"n_features must be a positive integer, got {n_features!r}")
-    dtype, dev = _param_dtype_device(module)
+    dtype, dev = model_dtype_device(module)
     x = torch.zeros(2, n_features, dtype=dtype, device=dev)  # x: (2, n_features)
     try:
         with torch.no_grad():
@@ -87,13 +88,6 @@ def model_input_check(module: nn.Module, n_features: int) -> int:
         f"the model returns shape {shape} for a batch of 2 rows; audit needs (rows,) or (rows, outputs): "
         "wrap it so each row gives one score or one vector of class scores"
     )
-
-
-def _param_dtype_device(module: nn.Module) -> tuple[torch.dtype, torch.device]:
-    for tensor in list(module.parameters()) + list(module.buffers()):
-        if tensor.is_floating_point():
-            return tensor.dtype, tensor.device
-    return torch.float32, torch.device("cpu")
 
 
 _SHAPE_WORDS = ("shape", "size", "dimension", "mat1", "mat2", "expected input", "guard failed", "must match")
