@@ -14,14 +14,16 @@ from typing import Any
 from audit.attribution.quadrature import MAX_STEPS  # numpy only: importing it pulls in no torch
 from audit.errors import UsageError
 
-__all__ = ["Thresholds", "AuditConfig", "load_toml", "METHODS", "FORMATS", "FAIL_ON", "TASKS", "NEUTRALISE", "KINDS"]
+__all__ = ["Thresholds", "AuditConfig", "load_toml", "METHODS", "FORMATS", "FAIL_ON", "TASKS", "NEUTRALISE", "KINDS",
+           "EXECUTORS"]
 
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 FORMATS = ("json", "html", "pdf")
 FAIL_ON = ("never", "warn", "fail")
 TASKS = ("auto", "regression", "binary", "multiclass", "multioutput")  # --task
 NEUTRALISE = ("permute", "baseline")  # how noise_leakage takes a feature's information away
-KINDS = ("auto", "tabular", "image")  # --kind: what a row of the data is
+KINDS = ("auto", "tabular", "image", "text")  # --kind: what a row of the data is
+EXECUTORS = ("local", "ray")  # --executor: where blocks are attributed
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,16 @@ class AuditConfig:
     normalize: str = "imagenet"  # imagenet | none | "m1,m2,m3/s1,s2,s3"
     labels: Path | None = None
     gallery: int = 6
+    # text
+    text_col: str | None = None  # the column holding the text; None = the only non-label string column
+    tokenizer: Path | None = None  # tokenizer.json (the tokenizers library) for a model that is not a HF folder
+    max_length: int | None = None  # tokens per row, longer rows are truncated; None = the model's limit, at most 512
+    # executors
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None  # None: start a local Ray instance; "auto" or host:port joins a cluster
+    workers: int | None = None  # Ray actors; None = as many as the cluster's CPUs allow
+    cpus_per_worker: float | None = None  # None = sized from the cluster's resources (fractional on small machines)
+    gpus_per_worker: float = 0.0
     # set by the demo: known coefficients for the expected-vs-estimated table
     known_coefficients: dict[str, float] = field(default_factory=dict)
 
@@ -193,6 +205,16 @@ class AuditConfig:
             raise UsageError(f"--memory-budget-mb must be at least 16, got {self.memory_budget_mb}")
         if self.analysis_rows < 100 or self.ablation_rows < 100:
             raise UsageError("analysis_rows and ablation_rows must be at least 100")
+        if self.executor not in EXECUTORS:
+            raise UsageError(f"unknown --executor '{self.executor}'; use one of {', '.join(EXECUTORS)}")
+        if self.workers is not None and self.workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        if self.cpus_per_worker is not None and not self.cpus_per_worker > 0:
+            raise UsageError(f"--cpus-per-worker must be > 0, got {self.cpus_per_worker}")
+        if self.gpus_per_worker < 0:
+            raise UsageError(f"--gpus-per-worker must be >= 0, got {self.gpus_per_worker}")
+        if self.max_length is not None and self.max_length < 2:
+            raise UsageError(f"--max-length must be at least 2 tokens, got {self.max_length}")
         if self.n_boot < 0:
             raise UsageError(f"--n-boot must be >= 0, got {self.n_boot}")
 
@@ -279,7 +301,7 @@ def build_config(flags: dict[str, Any], toml_path: Path | None = None) -> AuditC
     for key in ("model", "data"):
         if key not in merged:
             raise UsageError(f"--{key} is required; pass --{key} PATH")
-    for key in ("model", "data", "out", "reference", "labels"):
+    for key in ("model", "data", "out", "reference", "labels", "tokenizer"):
         if merged.get(key) is not None:
             merged[key] = Path(merged[key])
     if "n_steps" in merged:
@@ -293,7 +315,7 @@ def build_config(flags: dict[str, Any], toml_path: Path | None = None) -> AuditC
         merged["formats"] = tuple(f.lower() for f in merged["formats"])
     if merged.get("resize") == 0:
         merged["resize"] = None  # --resize 0: no resize
-    for key in ("task", "kind"):
+    for key in ("task", "kind", "executor"):
         if key in merged:
             merged[key] = str(merged[key]).strip().lower()
     if merged.get("sep") is not None:

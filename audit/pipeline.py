@@ -32,6 +32,10 @@ def choose_modality(config: AuditConfig) -> type[Modality]:
     table is tabular. A table with a path-like column whose first values are neither numbers nor existing
     image files is ambiguous, and the caller is asked to say.
     """
+    if config.kind == "text" or (config.kind == "auto" and _is_text(config)):
+        from audit.modalities.text import TextModality  # transformers/tokenizers: the audit[text] extra
+
+        return TextModality
     if config.kind != "auto":
         return MODALITIES[config.kind]
     data = Path(config.data)
@@ -44,6 +48,12 @@ def choose_modality(config: AuditConfig) -> type[Modality]:
             f"'{_path_column(data)}' holds text that names no existing image file; pass --kind image or --kind tabular"
         )
     return MODALITIES["tabular"]
+
+
+def _is_text(config: AuditConfig) -> bool:
+    """A text audit on clear evidence: --text-col, --tokenizer, or a Hugging Face model folder (config.json)."""
+    model = Path(config.model)
+    return bool(config.text_col or config.tokenizer or (model.is_dir() and (model / "config.json").is_file()))
 
 
 def _path_column(data: Path) -> str:

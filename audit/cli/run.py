@@ -26,7 +26,7 @@ def run_command(
                                      "can run code: only for files you trust."),
     class_index: str = typer.Option(None, "--class", help="Classifiers: explain class K, or 'all'. Default: the "
                                     "predicted class."),
-    kind: str = typer.Option(None, "--kind", help="tabular | image. Default: decided from the data (a folder of "
+    kind: str = typer.Option(None, "--kind", help="tabular | image | text. Default: decided from the data (a folder of "
                              "images, or a CSV whose path column names existing image files, is an image audit)."),
     task: str = typer.Option(None, "--task", help="auto (default) | regression | binary | multiclass | multioutput. "
                              "auto: one output and a 0/1 target is binary, k outputs and labels 0..k-1 multiclass, "
@@ -70,6 +70,22 @@ def run_command(
     resize: int = typer.Option(None, "--resize", help="Images: resize the short side to this before the crop. "
                                "Default 256; 0 = no resize."),
     normalize: str = typer.Option(None, "--normalize", help="Images: imagenet | none | m1,m2,m3/s1,s2,s3."),
+    text_col: str = typer.Option(None, "--text-col", help="Text: the column holding the text. Default: the only "
+                                 "text column."),
+    tokenizer: str = typer.Option(None, "--tokenizer", help="Text: tokenizer.json for a TorchScript/export/"
+                                  "state_dict model taking (input_ids, attention_mask). A Hugging Face model folder "
+                                  "brings its own."),
+    max_length: int = typer.Option(None, "--max-length", help="Text: tokens per row; longer rows are truncated "
+                                   "(counted in the report). Default: the model's limit, at most 512."),
+    executor: str = typer.Option(None, "--executor", help="local (default) | ray: attribute blocks on Ray actors."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Ray: 'auto' or host:port of a running cluster. "
+                                    "Default: RAY_ADDRESS, else a local Ray instance."),
+    workers: int = typer.Option(None, "--workers", help="Ray: number of actors. Default: what the cluster's CPUs "
+                                "allow."),
+    cpus_per_worker: float = typer.Option(None, "--cpus-per-worker", help="Ray: CPUs per actor (fractions allowed). "
+                                          "Default: sized from the cluster."),
+    gpus_per_worker: float = typer.Option(None, "--gpus-per-worker", help="Ray: GPUs per actor (fractions allowed). "
+                                          "Default 0."),
 ) -> None:
     """Audit MODEL on DATA: attributions, rankings, findings, audit.json and reports; exit 1 when the verdict
     reaches --fail-on."""
@@ -84,7 +100,9 @@ def run_command(
         "reference": reference, "crosscheck_rows": crosscheck_rows, "device": device, "dtype": dtype,
         "bf16": bf16, "seed": seed, "formats": formats, "fail_on": fail_on, "quiet": quiet,
         "memory_budget_mb": memory_budget_mb, "n_boot": n_boot, "labels": labels, "image_size": image_size,
-        "resize": resize, "normalize": normalize,
+        "resize": resize, "normalize": normalize, "text_col": text_col, "tokenizer": tokenizer,
+        "max_length": max_length, "executor": executor, "ray_address": ray_address, "workers": workers,
+        "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker,
         "command": shlex.join(["audit", *sys.argv[1:]]),
     }
     cfg = build_config(flags, Path(config) if config else None)
