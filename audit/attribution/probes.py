@@ -150,12 +150,20 @@ def probe_independence(
         noise = torch.randn(others.shape, generator=gen, dtype=torch.float32).to(others.device, others.dtype)
         scale = x.detach().abs().amax().clamp(min=1.0)
         altered = others * 3.0 + noise * scale
+        if x.dim() == 2 and x.shape[0] > 1 and x.is_floating_point():
+            # columns of whole numbers (category ids fed to an nn.Embedding, counts) get other rows' values of the
+            # same column instead: scaled noise would push an id out of the embedding's range and make the model
+            # fail, which reads as "couples rows"
+            whole = (x == x.round()).all(dim=0)  # (F,)
+            if bool(whole.any()):
+                shifted = torch.roll(x, shifts=1, dims=0)[1:4]  # (3 or fewer, F): each row gets another's values
+                altered = torch.where(whole, shifted, altered)
         try:
             alone = model(x0)
             if with_neighbours is None or x.shape[0] == 1:
                 with_neighbours = model(torch.cat([x0, others]))
             with_altered = model(torch.cat([x0, altered]))
-        except (RuntimeError, ValueError):
+        except (RuntimeError, ValueError, IndexError):
             return False, None  # e.g. BatchNorm in train mode refuses a single row (ValueError)
         a = alone.reshape(alone.shape[0], -1)[0].double()
         b = with_neighbours.reshape(with_neighbours.shape[0], -1)[0].double()
