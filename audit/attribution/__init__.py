@@ -8,8 +8,16 @@
   helpers the whole project shares: :func:`is_oom`, :func:`batched_forward`, :func:`model_dtype_device`.
 - :mod:`audit.attribution.probes` -- :func:`rows_are_independent`.
 - :mod:`audit.attribution.quadrature` -- :func:`rule` (textbook nodes and weights), :func:`captum_rule`.
-- :mod:`audit.attribution.captum_ig` -- :func:`captum_attribute`: the only module that imports Captum.
+- :mod:`audit.attribution.captum_ig` -- :func:`captum_attribute`: Captum's ``IntegratedGradients``.
 - :mod:`audit.attribution.crosscheck` -- :func:`crosscheck`, :func:`sample_rows`, :func:`spearman`.
+- :mod:`audit.attribution.layer` -- :func:`layer_integrated_gradients`: IG in a layer's output space (token
+  embeddings of text models), on the same engine.
+- :mod:`audit.attribution.layer_crosscheck` -- :func:`layer_crosscheck`, :func:`captum_layer_attribute`:
+  against Captum's ``LayerIntegratedGradients``.
+- :mod:`audit.attribution.embedded` -- :func:`find_category_inputs`: tabular category columns looked up in
+  ``nn.Embedding`` layers, explained in embedding space.
+
+Captum is imported by ``captum_ig`` and ``layer_crosscheck`` only.
 
 Names are imported on first use, so ``import audit.attribution.quadrature`` does not import torch or Captum.
 """
@@ -36,6 +44,10 @@ __all__ = [
     "crosscheck",
     "sample_rows",
     "spearman",
+    "layer_integrated_gradients",
+    "layer_crosscheck",
+    "captum_layer_attribute",
+    "find_category_inputs",
 ]
 
 _LAZY = {
@@ -55,6 +67,10 @@ _LAZY = {
     "crosscheck": "crosscheck",
     "sample_rows": "crosscheck",
     "spearman": "crosscheck",
+    "layer_integrated_gradients": "layer",
+    "layer_crosscheck": "layer_crosscheck",
+    "captum_layer_attribute": "layer_crosscheck",
+    "find_category_inputs": "embedded",
 }
 
 

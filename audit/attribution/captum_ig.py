@@ -1,7 +1,8 @@
 """Captum's Integrated Gradients on the same rows, baselines, targets, method and steps as our engine.
 
-This is the only module of the package that imports Captum. :func:`captum_attribute` wraps the model's forward
-so (m,) and (m, 1) outputs and per-row targets work, and interprets baselines exactly like
+With :mod:`audit.attribution.layer_crosscheck` (Captum's ``LayerIntegratedGradients``), the only module of the
+package that imports Captum. :func:`captum_attribute` wraps the model's forward so (m,) and (m, 1) outputs and
+per-row targets work, and interprets baselines exactly like
 :func:`audit.attribution.native.integrated_gradients`.
 
 Speed: Captum takes per-row gradients through ``torch.autograd.grad(torch.unbind(outputs), inputs)``, whose cost

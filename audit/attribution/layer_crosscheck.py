@@ -1,0 +1,390 @@
+"""Cross-check of layer mode (:func:`audit.attribution.layer.layer_integrated_gradients`) against Captum's
+``LayerIntegratedGradients`` on a sample of rows.
+
+Both explain the same rows, baselines, targets, method and steps (per row the step count our engine used with
+``n_steps="auto"``), with the additional arguments (the attention mask) passed to every forward. Captum's layer
+attributions of shape (rows, seq_len, ...) are summed over the embedding dimensions, as ours are. The numbers
+mean what they mean in :func:`audit.attribution.crosscheck.crosscheck`: per row the largest absolute difference
+divided by the row's largest |attribution|, a row agrees when ``max|native - captum| <= tol_abs + tol_rel *
+max|native|``, the Spearman correlation of the two rankings of positions (mean |attribution| over the compared
+rows), and a Captum-side explanation when Captum's quadrature weights are a scaled copy of ours.
+
+Baselines: Captum takes baselines in the input space and computes the layer's output at them with a forward;
+``baseline_ids`` are passed as they are. The zero embedding (``baseline_ids=None``) has no ids, so Captum gets
+ids of -1 and a forward that, for a batch of such ids, runs the model on ids 0 with the layer's output set to
+zeros (a hook that runs before Captum's own, removed after the forward).
+
+This module imports Captum (as :mod:`audit.attribution.captum_ig` does for inputs).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from captum.attr import LayerIntegratedGradients
+
+from audit.attribution.arguments import as_target, check_target_range
+from audit.attribution.base import IGResult, model_dtype_device, select_output
+from audit.attribution.captum_ig import POINTS_PER_FORWARD, captum_version
+from audit.attribution.crosscheck import sample_rows, spearman
+from audit.attribution.layer import layer_name, logits_of, per_row_args
+from audit.attribution.memory import bytes_per_point
+from audit.attribution.quadrature import captum_rule, rule
+from audit.errors import AttributionError
+from audit.results import Crosscheck
+
+__all__ = ["layer_crosscheck", "captum_layer_attribute", "best_layer_batch_size"]
+
+
+class _Forward(torch.nn.Module):
+    """What Captum runs: ``model(ids, *args)`` as 2-D logits; with ``zero_baseline`` a batch of ids that are all
+    negative is the zero embedding (the model runs on ids 0 with the layer's output zeroed)."""
+
+    def __init__(self, model: torch.nn.Module, layer: torch.nn.Module | None, zero_baseline: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.layer = layer
+        self.zero_baseline = zero_baseline
+
+    def forward(self, ids: torch.Tensor, *args: object) -> torch.Tensor:
+        handle = None
+        if self.zero_baseline and self.layer is not None and bool((ids < 0).all()):
+            handle = self.layer.register_forward_hook(lambda _m, _i, out: torch.zeros_like(out), prepend=True)
+            ids = torch.zeros_like(ids)
+        try:
+            out = logits_of(self.model(ids, *args))
+        finally:
+            if handle is not None:
+                handle.remove()
+        return out.unsqueeze(1) if out.dim() == 1 else out
+
+
+class _Bound(torch.nn.Module):
+    """``forward(ids, *args)`` with ``args`` fixed: a one-input module for the memory estimate."""
+
+    def __init__(self, forward: torch.nn.Module, args: list) -> None:
+        super().__init__()
+        self.inner = forward
+        self.args = args
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.inner(ids, *self.args)
+
+
+def _on(args: tuple, rows: object, device: torch.device) -> list:
+    return [a[rows].to(device) if isinstance(a, torch.Tensor) else a for a in args]
+
+
+def best_layer_batch_size(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    *,
+    additional_forward_args: object = (),
+    n_steps: int,
+    memory_budget_mb: float = 256,
+) -> int:
+    """Path points per Captum forward: :data:`audit.attribution.captum_ig.POINTS_PER_FORWARD`, fewer when a
+    point's activations would exceed the budget, never more than ``n_rows * n_steps``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Called as ``model(input_ids, *additional_forward_args)``.
+    input_ids : LongTensor of shape (n_rows, seq_len)
+    additional_forward_args : tuple, default ()
+    n_steps : int
+    memory_budget_mb : float, default 256
+
+    Returns
+    -------
+    int, at least 1
+    """
+    dtype, device = model_dtype_device(model)
+    n = input_ids.shape[0]
+    args = per_row_args(additional_forward_args, n)
+    probe = _Bound(_Forward(model, None, False), _on(args, slice(0, 2), device))
+    per_point = bytes_per_point(probe, input_ids[:2].to(device), torch.finfo(dtype).bits // 8)
+    by_memory = max(1, int(memory_budget_mb * 2**20 // per_point))
+    return max(1, min(POINTS_PER_FORWARD, by_memory, n * n_steps))
+
+
+def captum_layer_attribute(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    *,
+    layer: torch.nn.Module,
+    baseline_ids: torch.Tensor | None = None,
+    additional_forward_args: object = (),
+    target: object = None,
+    method: str = "gausslegendre",
+    n_steps: int = 50,
+    internal_batch_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``captum.attr.LayerIntegratedGradients(forward, layer).attribute(...)`` with our conventions.
+
+    Parameters
+    ----------
+    model, input_ids, layer, baseline_ids, additional_forward_args, target
+        As :func:`audit.attribution.layer.layer_integrated_gradients` takes them (``baseline_ids=None``: the
+        zero embedding). The model runs in its own dtype and on its own device.
+    method : str, default "gausslegendre"
+        Captum's own rule (:func:`audit.attribution.quadrature.captum_rule`).
+    n_steps : int, default 50
+    internal_batch_size : int, optional
+        Path points per forward; None is Captum's default (all points of all rows at once). Below ``n_rows``
+        the rows are handed to Captum in groups of that many rows, one step per forward.
+
+    Returns
+    -------
+    attributions : Tensor of shape (n_rows, seq_len), on the CPU
+        Captum's layer attributions summed over the dimensions after the sequence.
+    delta : Tensor of shape (n_rows,), on the CPU
+        Captum's completeness error ``sum(attributions) - (F(x) - F(x'))``.
+    """
+    captum_rule(method, n_steps)  # unknown method, Captum's minimum steps: one clear error
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.dtype.is_floating_point:
+        raise AttributionError("input_ids must be an integer torch.Tensor of shape (rows, seq_len)")
+    if internal_batch_size is not None and (isinstance(internal_batch_size, bool) or internal_batch_size < 1):
+        raise AttributionError(f"internal_batch_size must be a positive whole number, got {internal_batch_size!r}")
+    layer_name(model, layer)
+    n, L = input_ids.shape
+    dtype, device = model_dtype_device(model)
+    args = per_row_args(additional_forward_args, n)
+    ids = input_ids.detach().to(device, torch.long)
+    if baseline_ids is None:
+        bids = torch.full_like(ids, -1)
+    else:
+        bids = torch.as_tensor(baseline_ids).to(device, torch.long)
+        bids = (bids.unsqueeze(0) if bids.dim() == 1 else bids).expand(n, L)
+    tgt = as_target(target, n, device)
+    forward = _Forward(model, layer, baseline_ids is None)
+    with torch.no_grad():
+        probe = forward(ids[:2], *_on(args, slice(0, 2), device))  # (1 or 2, k)
+    check_target_range(tgt, int(probe.shape[-1]))
+    select_output(probe, None if tgt is None else tgt[: probe.shape[0]])  # k > 1 outputs and no target: fails
+    lig = LayerIntegratedGradients(forward, layer)
+
+    group = n if internal_batch_size is None or internal_batch_size >= n else int(internal_batch_size)
+    attrs, deltas = [], []
+    for start in range(0, n, group):
+        rows = slice(start, min(n, start + group))
+        ibs = None if internal_batch_size is None else max(int(internal_batch_size), rows.stop - start)
+        with warnings.catch_warnings():  # Captum warns when asked for fewer points than rows; we never do
+            warnings.simplefilter("ignore", UserWarning)
+            a, d = lig.attribute(
+                ids[rows],
+                baselines=bids[rows].contiguous(),
+                additional_forward_args=tuple(_on(args, rows, device)),
+                target=tgt[rows] if tgt is not None else 0,
+                method=method,
+                n_steps=int(n_steps),
+                internal_batch_size=ibs,
+                return_convergence_delta=True,
+            )
+        a = a.detach()  # (g, L, ...)
+        attrs.append((a.sum(dim=tuple(range(2, a.dim()))) if a.dim() > 2 else a).cpu())
+        deltas.append(d.detach().reshape(-1).cpu())
+    return torch.cat(attrs), torch.cat(deltas)
+
+
+def _row_diffs(native: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """native, other : (k, L). Per row max |diff| (k,), max |native| (k,) and the relative diff (k,)."""
+    abs_diff = np.abs(native - other).max(axis=1)
+    scale = np.abs(native).max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(scale > 0, abs_diff / np.where(scale > 0, scale, 1.0), np.where(abs_diff > 0, np.inf, 0.0))
+    return abs_diff, scale, rel
+
+
+def _rel_delta(delta: np.ndarray, fx: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    floor = 1e-6 * (1.0 + np.maximum(np.abs(fx), np.abs(fb)))
+    return np.abs(delta) / np.maximum(np.abs(fx - fb), floor)
+
+
+def _captum_scale(method: str, n_steps: int) -> float | None:
+    """c when Captum's rule has our nodes and weights ``c * ours``."""
+    a_ours, w_ours = rule(method, n_steps)
+    a_cap, w_cap = captum_rule(method, n_steps)
+    if not np.allclose(a_ours, a_cap, rtol=0, atol=1e-6):
+        return None
+    c = float(w_cap.sum() / w_ours.sum())
+    return c if np.allclose(w_cap, c * w_ours, rtol=1e-6, atol=0) else None
+
+
+def layer_crosscheck(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    *,
+    layer: torch.nn.Module,
+    native: IGResult,
+    baseline_ids: torch.Tensor | None = None,
+    additional_forward_args: object = (),
+    target: object = None,
+    method: str | None = None,
+    n_steps: int | str | None = None,
+    tol_abs: float = 1e-4,
+    tol_rel: float = 1e-3,
+    internal_batch_size: int | None = None,
+    feature_names: Sequence[str] | None = None,
+    rows: int | str = "all",
+    seed: int = 0,
+) -> Crosscheck:
+    """Compare ``native`` (layer mode on all rows of ``input_ids``) with Captum's ``LayerIntegratedGradients`` on
+    a sample of those rows.
+
+    Parameters
+    ----------
+    model, input_ids, layer, baseline_ids, additional_forward_args, target
+        Exactly as passed to :func:`audit.attribution.layer.layer_integrated_gradients`. Captum runs the model in
+        the precision of ``native.attributions`` (a converted copy when that differs).
+    native : IGResult
+        Its result: attributions of shape (n_rows, seq_len).
+    method, n_steps : optional
+        Default to ``native``'s; if given they must match. With ``n_steps="auto"`` each row is compared at the
+        step count it used (``native.steps``).
+    tol_abs, tol_rel : float, default 1e-4 and 1e-3
+        A row agrees when ``max|native - captum| <= tol_abs + tol_rel * max|native|``.
+    internal_batch_size : int, optional
+        Path points per Captum forward; by default :func:`best_layer_batch_size`.
+    feature_names : sequence of str, optional
+        One name per position (the tokens of a row, say), used to say where the largest difference is.
+    rows : int or "all", default "all"
+        How many rows to compare (a seeded sample, :func:`audit.attribution.crosscheck.sample_rows`).
+    seed : int, default 0
+
+    Returns
+    -------
+    Crosscheck
+        As :func:`audit.attribution.crosscheck.crosscheck` returns it; skipped (``rows == 0``, the reason in
+        ``skipped_reason``) for a model that couples rows or a Riemann rule with 1 step.
+    """
+    if not isinstance(native, IGResult):
+        raise AttributionError("native must be the IGResult of layer_integrated_gradients on the same rows")
+    method = native.method if method is None else method
+    n_steps = native.n_steps if n_steps is None else n_steps
+    if method != native.method or n_steps != native.n_steps:
+        raise AttributionError(
+            f"the native result used {native.method} with n_steps={native.n_steps}, the cross-check was asked for "
+            f"{method} with n_steps={n_steps}; cross-check with the same method and steps"
+        )
+    if not (tol_abs >= 0 and tol_rel >= 0 and tol_abs + tol_rel > 0):
+        raise AttributionError(f"tolerances must be >= 0 and not both 0, got tol_abs={tol_abs}, tol_rel={tol_rel}")
+    if not isinstance(input_ids, torch.Tensor) or tuple(input_ids.shape) != tuple(native.attributions.shape):
+        got = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
+        raise AttributionError(
+            f"input_ids {got} do not match the native attributions {tuple(native.attributions.shape)}; pass the rows "
+            "the native result explained"
+        )
+    n, L = input_ids.shape
+    if feature_names is not None and len(feature_names) != L:
+        raise AttributionError(f"{len(feature_names)} names for {L} positions; pass one per position")
+    idx = sample_rows(n, rows, seed)
+    k = idx.shape[0]
+    skip = ""
+    if not native.batch_independent:
+        skip = (
+            "the model couples the rows of a batch: our engine explains each row with the other rows held at "
+            "their values, Captum batches path points of several rows together and so explains a different "
+            "function; there is nothing to compare (put the model in eval mode to cross-check)"
+        )
+    elif method != "gausslegendre" and int(native.steps.min()) < 2:
+        skip = f"Captum's {method} needs at least 2 steps and the native result used 1; cross-check with 2 or more"
+    if skip:
+        return Crosscheck(
+            rows=0, max_abs_diff=None, max_rel_diff=None, rank_spearman=None, passed=None, method=method,
+            n_steps=int(native.steps.max()), tol_abs=float(tol_abs), tol_rel=float(tol_rel),
+            native_median_rel_delta=float(native.rel_delta.median()), captum_version=captum_version(),
+            skipped_reason=skip,
+        )  # fmt: skip
+
+    name = layer_name(model, layer)
+    dtype = native.attributions.dtype
+    if model_dtype_device(model)[0] != dtype:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = copy.deepcopy(model).to(dtype)  # Captum in the precision our engine used
+        layer = model.get_submodule(name)
+    args = per_row_args(additional_forward_args, n)
+    sel = torch.as_tensor(idx)
+    ids = input_ids.detach()[sel]  # (k, L)
+    sub_args = tuple(a[sel] if isinstance(a, torch.Tensor) else a for a in args)
+    bids = None
+    if baseline_ids is not None:
+        b = torch.as_tensor(baseline_ids)
+        b = (b.unsqueeze(0) if b.dim() == 1 else b).expand(n, L)
+        bids = b[sel]
+    tgt = as_target(target, n, torch.device("cpu"))
+    tgt = None if tgt is None else tgt[sel]
+    steps = native.steps[sel].numpy()
+    ibs = internal_batch_size or best_layer_batch_size(
+        model, ids, additional_forward_args=sub_args, n_steps=int(steps.max())
+    )
+
+    cap = np.zeros((k, L))
+    cap_delta = np.zeros(k)
+    for s in np.unique(steps):
+        pos = np.nonzero(steps == s)[0]
+        p = torch.as_tensor(pos)
+        a, d = captum_layer_attribute(
+            model, ids[p], layer=layer, baseline_ids=None if bids is None else bids[p],
+            additional_forward_args=tuple(x[p] if isinstance(x, torch.Tensor) else x for x in sub_args),
+            target=None if tgt is None else tgt[p], method=method, n_steps=int(s), internal_batch_size=ibs,
+        )  # fmt: skip
+        cap[pos] = a.double().numpy()
+        cap_delta[pos] = d.double().numpy()
+
+    nat = native.attributions[sel].double().numpy()  # (k, L)
+    abs_diff, scale, rel = _row_diffs(nat, cap)
+    ok = abs_diff <= tol_abs + tol_rel * scale
+    passed = bool(ok.all())
+    rho = spearman(np.abs(nat).mean(axis=0), np.abs(cap).mean(axis=0))
+    fx, fb = native.f_x[sel].double().numpy(), native.f_baseline[sel].double().numpy()
+    nat_rd = float(np.median(native.rel_delta[sel].double().numpy()))
+    cap_rd = float(np.median(_rel_delta(cap_delta, fx, fb)))
+
+    worst = int(np.argmax(np.where(np.isfinite(rel), rel, np.finfo(np.float64).max)))
+    where = int(np.argmax(np.abs(nat[worst] - cap[worst])))
+    where_txt = f"'{feature_names[where]}'" if feature_names is not None else f"position {where}"
+    steps_txt = f"{int(steps[0])} steps" if native.n_steps != "auto" else "the steps each row used (n_steps='auto')"
+    base_txt = "the zero embedding" if baseline_ids is None else "the embedding of the baseline ids"
+    explanation = (
+        f"Captum {captum_version()} LayerIntegratedGradients and our layer mode explained the same {k} of {n} rows "
+        f"({method}, {steps_txt}, baseline {base_txt}), attributions summed over the embedding. Differences are per "
+        f"row, divided by the row's largest |attribution|; a row agrees when max|diff| <= {tol_abs:g} + "
+        f"{tol_rel:g} * max|attribution|. {int(ok.sum())} of {k} rows agree; the largest relative difference is "
+        f"{rel[worst]:.3g} (row {int(idx[worst])}, {where_txt}). Spearman of the two rankings of positions: "
+        f"{rho:.4f}. Median relative completeness error: ours {nat_rd:.3g}, Captum {cap_rd:.3g}."
+    )
+    bias = ""
+    if not passed and native.n_steps != "auto":
+        c = _captum_scale(method, int(native.n_steps))
+        if c is not None and c != 1.0:
+            p_abs, _, p_rel = _row_diffs(c * nat, cap)
+            pred_rd = float(np.median(_rel_delta(c * nat.sum(axis=1) - (fx - fb), fx, fb)))
+            if bool((p_abs <= tol_abs + tol_rel * scale).all()):
+                bias = (
+                    f"Captum's {method} weights sum to {c:.6g}, not 1, so its attributions are ours times {c:.6g}: "
+                    f"predicted median relative completeness error {pred_rd:.3g}, Captum's measured {cap_rd:.3g}, "
+                    f"ours {nat_rd:.3g}; ours times {c:.6g} matches Captum within tolerance (largest relative "
+                    f"difference {float(p_rel.max()):.3g}). The disagreement is Captum's, not our engine's."
+                )
+    return Crosscheck(
+        rows=k,
+        max_abs_diff=float(abs_diff.max()),
+        max_rel_diff=float(rel.max()),
+        rank_spearman=float(rho),
+        passed=passed,
+        method=method,
+        n_steps=int(steps.max()),
+        tol_abs=float(tol_abs),
+        tol_rel=float(tol_rel),
+        native_median_rel_delta=nat_rd,
+        captum_median_rel_delta=cap_rd,
+        captum_bias=bias,
+        captum_version=captum_version(),
+        explanation=explanation,
+    )
