@@ -30,6 +30,7 @@ __all__ = [
     "ModelLoadError",
     "AttributionError",
     "ReportError",
+    "ExecutorError",
 ]
 
 EXIT_OK = 0
@@ -70,5 +71,11 @@ class ModelLoadError(AuditError):
 
 class ReportError(AuditError):
     """A saved run cannot be read or rendered."""
+
+    exit_code = EXIT_CANNOT_RUN
+
+
+class ExecutorError(AuditError):
+    """The executor cannot run: Ray is not installed, the cluster cannot be reached or lacks the resources asked."""
 
     exit_code = EXIT_CANNOT_RUN

@@ -37,6 +37,8 @@ __all__ = [
     "HEATMAPS_FILE",
     "OUTPUT_FILES",
     "save_outputs",
+    "PartWriter",
+    "rows_table",
 ]
 
 RUN_FILE = "audit.json"
@@ -61,16 +63,18 @@ class Staging:
 
     def rows(self, row_offset: int, names: list[str], attributions: np.ndarray, rel_delta: np.ndarray) -> None:
         """Append per-row attributions (n, F) and the relative completeness error (n,) to the Parquet file."""
-        n = attributions.shape[0]
-        cols = {"_row": pa.array(np.arange(row_offset, row_offset + n, dtype=np.int64))}
-        for j, name in enumerate(names):
-            cols[name] = pa.array(attributions[:, j])
-        cols["_rel_delta"] = pa.array(rel_delta)
-        table = pa.table(cols)
+        table = rows_table(row_offset, names, attributions, rel_delta)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path / ATTRIBUTIONS_FILE, table.schema)
             self.files["attributions"] = ATTRIBUTIONS_FILE
         self._writer.write_table(table)
+
+    def parts_folder(self) -> Path:
+        """The folder distributed workers write per-row attributions into, one Parquet part file per unit of work
+        (:class:`PartWriter`, which creates it); it becomes ``attributions.parquet`` in the output folder, a
+        Parquet data set that ``pandas.read_parquet`` and ``pyarrow.parquet.read_table`` read as one table, rows in
+        order. Workers on other machines need the output folder on a filesystem they share with the driver."""
+        return self.path / ATTRIBUTIONS_FILE
 
     def arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Per-image heatmaps and predictions into ``heatmaps.npz`` (float16: they are display data, and it halves
@@ -90,6 +94,8 @@ class Staging:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if (self.path / ATTRIBUTIONS_FILE).is_dir():
+            self.files["attributions"] = ATTRIBUTIONS_FILE  # parts written by distributed workers
         run = _with_artifacts(run, self.files, formats)
         reports = {f: self.path / name for f, name in (("html", HTML_FILE), ("pdf", PDF_FILE)) if f in formats}
         if reports:
@@ -111,6 +117,8 @@ class Staging:
         self._remove(RUN_FILE)
         written: dict[str, Path] = {}
         for name in sorted(new - {RUN_FILE}):
+            if name in OUTPUT_FILES and ((self.path / name).is_dir() or (self.out / name).is_dir()):
+                self._remove(name)  # os.replace cannot put a parts folder over a file or over a folder
             os.replace(self.path / name, self.out / name)
             written[name] = self.out / name
         for name in OUTPUT_FILES:
@@ -125,8 +133,11 @@ class Staging:
     def _remove(self, name: str) -> None:
         """Remove the earlier run's output ``name`` from the output folder, if it is a file there."""
         target = self.out / name
+        if target.is_dir() and not target.is_symlink() and _is_parts_folder(target):
+            shutil.rmtree(target, ignore_errors=True)  # per-row parts a distributed run wrote
+            return
         if not (target.is_file() or target.is_symlink()):
-            return  # absent, or a folder of that name: not ours to delete
+            return  # absent, or a folder of that name that is not ours: not ours to delete
         try:
             target.unlink()
         except FileNotFoundError:
@@ -143,6 +154,70 @@ class Staging:
             finally:
                 self._writer = None
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _is_parts_folder(folder: Path) -> bool:
+    """A folder holding only ``part-*.parquet`` files (what :class:`PartWriter` writes)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return False
+    return all(n.startswith("part-") and n.endswith(".parquet") for n in names)
+
+
+def rows_table(row_offset: int, names: list[str], attributions: np.ndarray, rel_delta: np.ndarray) -> pa.Table:
+    """The per-row table: ``_row`` (global row id), one column per feature, ``_rel_delta``."""
+    n = attributions.shape[0]
+    cols = {"_row": pa.array(np.arange(row_offset, row_offset + n, dtype=np.int64))}
+    for j, name in enumerate(names):
+        cols[name] = pa.array(attributions[:, j])
+    cols["_rel_delta"] = pa.array(rel_delta)
+    return pa.table(cols)
+
+
+class PartWriter:
+    """An output sink (:class:`audit.modalities.base.OutputSink`) for one unit of work on a worker: its rows go to
+    ``part-<unit>.parquet`` in ``folder``, written under a temporary name and renamed when :meth:`close` is
+    called, so a unit retried after a worker died replaces, never doubles, its part.
+
+    Parameters
+    ----------
+    folder : Path
+        From :meth:`Staging.parts_folder`.
+    unit : int
+        The unit's index (part files sort in data order).
+    """
+
+    def __init__(self, folder: Path, unit: int) -> None:
+        self.final = Path(folder) / f"part-{unit:06d}.parquet"
+        self.tmp = Path(folder) / f".part-{unit:06d}.{os.getpid()}.tmp"
+        self._writer: pq.ParquetWriter | None = None
+
+    def rows(self, row_offset: int, names: list[str], attributions: np.ndarray, rel_delta: np.ndarray) -> None:
+        table = rows_table(row_offset, names, attributions, rel_delta)
+        if self._writer is None:
+            self.tmp.parent.mkdir(exist_ok=True)
+            self._writer = pq.ParquetWriter(self.tmp, table.schema)
+        self._writer.write_table(table)
+
+    def arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        raise UsageError("named arrays are saved by the driver, not by a worker's part writer")
+
+    def abort(self) -> None:
+        """Drop a part left half-written by a failed unit."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.tmp.unlink(missing_ok=True)
+
+    def close(self) -> bool:
+        """Move the part into place; False when the unit had no rows."""
+        if self._writer is None:
+            return False
+        self._writer.close()
+        self._writer = None
+        os.replace(self.tmp, self.final)
+        return True
 
 
 def _with_artifacts(run: AuditRun, files: dict[str, str], formats: tuple[str, ...]) -> AuditRun:

@@ -1,7 +1,8 @@
 """run_audit(config) -> AuditRun: the one skeleton every kind of input goes through.
 
 open (options, data, model, probe, baseline) -> blocks -> attribute -> merge -> finish (convergence, rankings,
-cross-check, evidence) -> findings -> record. What a row is (a table row, an image) is the modality's business
+cross-check, evidence) -> findings -> record; where the blocks run (here or on Ray actors) is
+:mod:`audit.executors`'s business. What a row is (a table row, an image) is the modality's business
 (:mod:`audit.modalities`); this module only orders the stages and picks the modality. No printing, no file
 writing beyond what the caller's output sink asks for.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 from audit.config import AuditConfig
 from audit.errors import UsageError
+from audit.executors import open_executor
 from audit.findings import run_detectors
 from audit.modalities.base import Modality, OutputSink, ProgressFn
 from audit.modalities.image import ImageModality
@@ -92,9 +94,12 @@ def run_audit(
     AuditRun
     """
     modality = choose_modality(config)(config, progress, model)
-    modality.open()
-    for block in modality.blocks():
-        modality.merge(modality.attribute(block), outputs)
+    executor = open_executor(config)  # before the data: an unreachable cluster fails first
+    try:
+        modality.open()
+        executor.run(modality, outputs)  # here, or on Ray actors
+    finally:
+        executor.close()
     summary = modality.finish()
     modality.step("findings")
     findings = run_detectors(summary.findings_input, config.thresholds)

@@ -27,16 +27,7 @@ import numpy as np
 import torch
 
 from audit.analysis.convergence import summarize_convergence
-from audit.analysis.heatmaps import (
-    MAX_SIDE,
-    MapAccumulator,
-    channel_mass,
-    channel_shares,
-    clip_normalize,
-    downsample,
-    mass_normalize,
-    reduce_channels,
-)
+from audit.analysis.heatmaps import MAX_SIDE, MapAccumulator, channel_shares, clip_normalize, downsample
 from audit.analysis.ranking import global_ranking
 from audit.attribution.base import batched_forward
 from audit.attribution.crosscheck import crosscheck
@@ -55,7 +46,9 @@ from audit.io.images import (
     parse_normalize,
 )
 from audit.io.model import load_model
+from audit.io.tabular import is_table_source
 from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary
+from audit.modalities.image_units import ImageUnits
 from audit.provenance import make_provenance
 from audit.results import (
     SCHEMA_VERSION,
@@ -101,7 +94,7 @@ def _check_tabular_only_options(config: AuditConfig) -> None:
                          "drop --task")
 
 
-class ImageModality(Modality):
+class ImageModality(ImageUnits, Modality):
     """One image audit; each stage is a method, sharing state on the instance."""
 
     kind = "image"
@@ -112,7 +105,7 @@ class ImageModality(Modality):
         existing image files (relative to the CSV's folder, or absolute); numbers there mean a table; other text
         cannot be told apart (None)."""
         if data.is_dir():
-            return True
+            return not is_table_source(data)  # a folder of Parquet/CSV part files is a table
         if not (data.is_file() and data.suffix.lower() == ".csv"):
             return False
         try:
@@ -173,8 +166,11 @@ class ImageModality(Modality):
         self._allocate()
 
     def blocks(self) -> Iterator[tuple[int, list[int]]]:
+        self.progress("attribution", 0, len(self.images))
+        return self.blocks_plan()
+
+    def blocks_plan(self) -> Iterator[tuple[int, list[int]]]:
         n = len(self.images)
-        self.progress("attribution", 0, n)
         for b, start in enumerate(range(0, n, BATCH_IMAGES)):
             yield b, list(range(start, min(n, start + BATCH_IMAGES)))
 
@@ -188,20 +184,12 @@ class ImageModality(Modality):
                 "rel": rel, "steps": steps, "notes": notes}  # fmt: skip
 
     def merge(self, r: dict, sink: OutputSink | None) -> None:
-        idx, attr, target = r["idx"], r["attr"], r["target"]
-        self._engine_notes += r["notes"]
-        reduced = reduce_channels(attr)  # (m, H, W)
-        mass = mass_normalize(reduced)  # (m, H, W), each sums to 1
-        display = clip_normalize(reduced)  # (m, H, W) in [0, 1]
-        self.acc.add(mass, target if self.n_outputs > 1 else np.full(len(idx), -1))
-        sl = slice(idx[0], idx[0] + len(idx))
-        self.heatmaps[sl] = display.astype(np.float16)
-        self.small_maps[sl] = downsample(mass, MAX_SIDE)
-        self.abs_mass[sl], self.signed_mass[sl] = channel_mass(attr)
-        self.predicted[sl], self.target[sl], self.confidence[sl] = r["pred"], target, r["conf"]
-        self.rel[sl], self.steps[sl] = r["rel"], r["steps"]
-        self._keep_gallery(idx, r["conf"], r["thumbs"], downsample(display, MAX_SIDE))
-        self.progress("attribution", idx[0] + len(idx), len(self.images))
+        rec = self.reduce(r)
+        if getattr(self, "_records", None) is not None:  # on a worker (audit.modalities.image_units)
+            self._records.append(rec)
+            return
+        self.store(rec)
+        self.progress("attribution", r["idx"][0] + len(r["idx"]), len(self.images))
 
     def finish(self) -> Summary:
         cfg = self.cfg

@@ -35,7 +35,16 @@ from audit.config import AuditConfig
 from audit.errors import DataError, UsageError
 from audit.findings import FindingsInput
 from audit.io.model import load_model, model_input_check
-from audit.io.tabular import Chunk, inspect_table, iter_chunks, read_baseline_row
+from audit.io.tabular import (
+    Chunk,
+    TableUnit,
+    inspect_source,
+    is_table_source,
+    iter_source,
+    plan_units,
+    read_baseline_row,
+    read_unit,
+)
 from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary
 from audit.modalities.tabular_evidence import TabularEvidence
 from audit.provenance import make_provenance
@@ -50,9 +59,6 @@ from audit.results import (
 
 __all__ = ["TabularModality"]
 
-_TABLE_SUFFIXES = (".csv", ".tsv", ".gz", ".parquet", ".pq")
-
-
 class TabularModality(TabularEvidence, Modality):
     """One tabular audit; each stage is a method, sharing state on the instance."""
 
@@ -65,14 +71,16 @@ class TabularModality(TabularEvidence, Modality):
 
     @classmethod
     def claims(cls, data: Path) -> bool | None:
-        return data.is_file() and data.name.lower().endswith(_TABLE_SUFFIXES)
+        return is_table_source(data)  # a table file, a folder of part files or a glob of them
 
     # --- stages -----------------------------------------------------------------------------------------
 
     def open(self) -> None:
         cfg = self.cfg
-        spec = inspect_table(cfg.data, target_col=cfg.target_col, drop=cfg.drop, slice_col=cfg.slice_col, sep=cfg.sep)
-        self.spec = spec
+        self.source = inspect_source(
+            cfg.data, target_col=cfg.target_col, drop=cfg.drop, slice_col=cfg.slice_col, sep=cfg.sep
+        )
+        self.spec = spec = self.source.spec
         self.notes.extend(spec.notes)
         self.names = list(spec.features)
         self.declared = self._declared_noise()
@@ -84,7 +92,7 @@ class TabularModality(TabularEvidence, Modality):
         self.notes.extend(self.model.notes)
         self.n_outputs = model_input_check(self.model.module, len(self.names))
         self.baseline = self._baseline_row()
-        self._chunks = iter_chunks(self.spec, cfg.chunk_rows)
+        self._chunks = iter_source(self.source, cfg.chunk_rows)
         first = next(self._chunks, None)
         if first is None:
             raise DataError(f"'{self.cfg.data}' has a header but no rows; pass a file with data rows")
@@ -132,6 +140,57 @@ class TabularModality(TabularEvidence, Modality):
         self.acc.add_block(row_ids, A, rel, res.steps.numpy(), outputs=fx, **arrays)
         if sink is not None:
             sink.rows(chunk.row_offset, self.names, A, rel)
+
+    # --- the work protocol of distributed executors (audit.modalities.base) ------------------------------
+
+    def units(self, workers: int = 1) -> list[TableUnit]:
+        """The local blocks as row ranges (``chunk_rows`` rows from the start of each part): the same cut gives the
+        same floats."""
+        return plan_units(self.source, self.cfg.chunk_rows)
+
+    def unit_size(self, unit: TableUnit) -> int | None:
+        return unit.n_rows
+
+    def worker_state(self) -> dict[str, Any]:
+        keep = ("cfg", "source", "spec", "names", "declared", "n_outputs", "baseline", "baseline_label", "info",
+                "task", "delta_floor", "engine", "rng_seed")
+        return {**{k: getattr(self, k) for k in keep}, "model": self.worker_model()}
+
+    @classmethod
+    def from_worker_state(cls, state: dict[str, Any]) -> TabularModality:
+        self = cls(state["cfg"])
+        for k, v in state.items():
+            if k not in ("cfg", "model"):
+                setattr(self, k, v)
+        self.model = state["model"] or self.load_model()
+        self.explained = _explained_module(self.model.module, self.info, self.cfg.class_index)
+        self._fresh()
+        return self
+
+    def unit_blocks(self, unit: TableUnit) -> Iterator[Chunk]:
+        return read_unit(self.source, unit, self.cfg.chunk_rows)
+
+    def partial(self) -> dict[str, Any]:
+        first = int(self.acc.sample.row_ids.min()) if len(self.acc.sample) else -1
+        out = {"acc": self.acc, "notes": self.notes, "independent": self.independent, "first_row": first}
+        self._fresh()
+        return out
+
+    def absorb(self, partial: dict[str, Any]) -> None:
+        self.acc = self.acc.merge(partial["acc"])
+        self.independent = self.independent and partial["independent"]
+        # the engine's notes in data order, as the local loop adds them, whatever order the units come back in
+        if not hasattr(self, "_unit_notes"):
+            self._open_notes, self._unit_notes = list(self.notes), []
+        self._unit_notes.append((partial["first_row"], partial["notes"]))
+        self.notes = self._open_notes + [n for _, notes in sorted(self._unit_notes) for n in notes]
+
+    def _fresh(self) -> None:
+        cfg = self.cfg
+        self.acc = BlockAccumulators(len(self.names), cfg.analysis_rows, self.rng_seed,
+                                     tolerance=cfg.thresholds.convergence_tol)  # fmt: skip
+        self.notes = []
+        self.independent = True
 
     @property
     def sample(self):
@@ -283,7 +342,7 @@ class TabularModality(TabularEvidence, Modality):
             return np.zeros(F, dtype=np.float32)
         if kind in ("mean", "median"):
             stats = ColumnStats(F, seed=self.rng_seed)
-            for chunk in iter_chunks(self.spec, self.cfg.chunk_rows):
+            for chunk in iter_source(self.source, self.cfg.chunk_rows):
                 stats.add(chunk.X)
                 self.progress("baseline", stats.n, None)
             self.baseline_label = f"data {kind}"

@@ -22,12 +22,25 @@ The package is split by concern (its public surface is ``__all__`` below, re-exp
 - :mod:`~audit.io.tabular.stream`: the CSV and Parquet frame readers behind :func:`iter_chunks`, ragged rows.
 - :mod:`~audit.io.tabular.validate`: per-chunk checks and their messages.
 - :mod:`~audit.io.tabular.reader`: the public functions.
+- :mod:`~audit.io.tabular.parts`: a table in several part files (a folder or a glob), global row ids, and the
+  row-range units a distributed executor reads.
 
 Nothing here imports torch.
 """
 
 from __future__ import annotations
 
+from audit.io.tabular.parts import (
+    TableSource,
+    TableUnit,
+    inspect_source,
+    is_table_source,
+    iter_source,
+    plan_units,
+    read_unit,
+    table_files,
+    total_rows,
+)
 from audit.io.tabular.reader import inspect_table, iter_chunks, read_baseline_row, read_table
 from audit.io.tabular.spec import TABLE_FORMATS, Chunk, TableSpec
 
@@ -39,4 +52,13 @@ __all__ = [
     "iter_chunks",
     "read_table",
     "read_baseline_row",
+    "TableSource",
+    "TableUnit",
+    "inspect_source",
+    "is_table_source",
+    "iter_source",
+    "plan_units",
+    "read_unit",
+    "table_files",
+    "total_rows",
 ]
