@@ -86,6 +86,12 @@ class Thresholds:
     # a failed cross-check with no known Captum-side bias fails (not warns) when the Spearman agreement of the
     # two engines' feature rankings is below this
     crosscheck_min_spearman: float = 0.90
+    # spurious_token: masking a candidate token must move the probability of the class it pushes toward by at
+    # least this much (lower 95% bootstrap bound of the mean drop) to count as driving predictions
+    spurious_min_shift: float = 0.05
+    # spurious_token without labels: the lower Wilson bound of the share of its rows whose prediction flips when
+    # it is masked must reach this
+    spurious_min_flip: float = 0.20
     # image spatial leakage: share of the mean |attribution| map in a fixed region outside the centre
     spatial_share: float = 0.30
 
@@ -96,7 +102,7 @@ class Thresholds:
             "noise_group_corr", "convergence_floor",
             "top1_share", "top3_share",
             "slice_spearman", "drift_weighted_ks", "drift_feature_ks", "baseline_max_prob",
-            "crosscheck_min_spearman", "spatial_share",
+            "crosscheck_min_spearman", "spatial_share", "spurious_min_shift", "spurious_min_flip",
         }  # fmt: skip
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)

@@ -35,6 +35,7 @@ __all__ = [
     "HTML_FILE",
     "PDF_FILE",
     "HEATMAPS_FILE",
+    "TOKENS_FILE",
     "OUTPUT_FILES",
     "save_outputs",
     "PartWriter",
@@ -46,8 +47,9 @@ ATTRIBUTIONS_FILE = "attributions.parquet"
 HTML_FILE = "report.html"
 PDF_FILE = "report.pdf"
 HEATMAPS_FILE = "heatmaps.npz"
+TOKENS_FILE = "tokens.parquet"  # text runs: each row's tokens and their attributions
 # every name a run may leave in its output folder; finish() removes the ones a later run does not rewrite
-OUTPUT_FILES = (RUN_FILE, HTML_FILE, PDF_FILE, ATTRIBUTIONS_FILE, HEATMAPS_FILE)
+OUTPUT_FILES = (RUN_FILE, HTML_FILE, PDF_FILE, ATTRIBUTIONS_FILE, HEATMAPS_FILE, TOKENS_FILE)
 
 
 class Staging:
@@ -81,6 +83,10 @@ class Staging:
         the file)."""
         packed = {k: (v.astype(np.float16) if v.dtype.kind == "f" else v) for k, v in arrays.items()}
         np.savez_compressed(self.add_file("heatmaps", HEATMAPS_FILE), **packed)
+
+    def table(self, kind: str, name: str, table: pa.Table) -> None:
+        """A whole Parquet table saved next to ``audit.json`` (a text run's ``tokens.parquet``)."""
+        pq.write_table(table, self.add_file(kind, name))
 
     def add_file(self, kind: str, name: str) -> Path:
         """Reserve ``name`` in the staging folder for an extra artefact (e.g. image heatmaps)."""

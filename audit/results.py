@@ -44,6 +44,9 @@ __all__ = [
     "DriftStat",
     "ImageItem",
     "ImageSummary",
+    "TokenStat",
+    "TextExample",
+    "TextSummary",
     "AuditRun",
     "verdict_from_findings",
     "to_dict",
@@ -227,10 +230,67 @@ class ImageSummary:
 
 
 @dataclass(frozen=True)
+class TokenStat:
+    """One token of a text run's token table: attribution summed over its occurrences in the audited rows."""
+
+    token: str
+    rank: int  # 1 = largest share of all |attribution|
+    occurrences: int  # positions holding it
+    rows: int  # rows containing it
+    mean_abs: float  # mean |attribution| per occurrence
+    mean: float  # mean signed attribution per occurrence (towards each row's explained class)
+    share: float  # sum of its |attribution| / sum over all tokens
+    ci_low: float  # bootstrap 95% interval of mean_abs (rows resampled)
+    ci_high: float
+    share_ci_low: float = 0.0  # bootstrap 95% interval of share
+    share_ci_high: float = 0.0
+    special: bool = False  # [CLS], [SEP], ...: kept in the pad baseline
+
+
+@dataclass(frozen=True)
+class TextExample:
+    """One row of a text run, for the per-example views: its tokens and their attributions (no colours)."""
+
+    row: int  # 0-based data row
+    tokens: tuple[str, ...]
+    attributions: tuple[float, ...]  # per token, towards target_class
+    label: str  # "" when the data has no labels
+    predicted: str
+    confidence: float
+    target_class: str
+    rel_delta: float = 0.0
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class TextSummary:
+    """What a text run adds: settings, the global token table (and per class), the per-example views."""
+
+    text_col: str
+    n_rows: int
+    max_length: int
+    n_truncated: int
+    baseline: str  # "pad" | "zero"
+    pad_token: str
+    vocab_size: int
+    classes: tuple[str, ...]
+    tokens: tuple[TokenStat, ...]  # the top tokens by share, rank order
+    n_distinct_tokens: int = 0
+    class_tokens: dict[str, tuple[TokenStat, ...]] = field(default_factory=dict)  # explained class -> table
+    most_confident: tuple[TextExample, ...] = ()
+    least_confident: tuple[TextExample, ...] = ()
+    misclassified: tuple[TextExample, ...] = ()
+    accuracy: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # engine, batching and masking settings
+
+
+@dataclass(frozen=True)
 class AuditRun:
     schema_version: int
     verdict: Verdict
-    task: str  # regression | multioutput_regression | binary_classification | classification | image_classification
+    # regression | multioutput_regression | binary_classification | classification | image_classification |
+    # text_classification
+    task: str
     features: tuple[FeatureStat, ...]
     convergence: Convergence
     crosscheck: Crosscheck
@@ -248,6 +308,7 @@ class AuditRun:
     drift: tuple[DriftStat, ...] = ()
     declared_noise: tuple[str, ...] = ()
     images: ImageSummary | None = None
+    text: TextSummary | None = None  # text runs only; left out of audit.json when None (see to_dict)
     artifacts: dict[str, str] = field(default_factory=dict)  # kind -> file name next to audit.json
     notes: tuple[str, ...] = ()  # things the user should know (fallback paths taken, rows sampled, ...)
     task_reason: str = ""  # how the task was chosen: "binary classification, detected: one output and ..."
@@ -288,10 +349,18 @@ def _clean_float(x: float) -> float | None:
     return None if (isinstance(x, float) and not math.isfinite(x)) else x
 
 
+# optional sections that are left out of the JSON when absent, so the records of runs without them (tables, images)
+# stay byte for byte what they were before the section existed
+_OMIT_WHEN_NONE = {"text"}
+
+
 def to_dict(obj: Any) -> Any:
     """A record as plain JSON types (NaN/inf become null)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+            if not (f.name in _OMIT_WHEN_NONE and getattr(obj, f.name) is None)
+        }
     if isinstance(obj, Enum):
         return obj.value
     if isinstance(obj, dict):

@@ -48,12 +48,14 @@ def _sink_rows(st) -> None:
 
 
 def test_output_files_names_every_file_this_module_writes() -> None:
-    assert set(OUTPUT_FILES) == {"audit.json", "report.html", "report.pdf", "attributions.parquet", "heatmaps.npz"}
+    assert set(OUTPUT_FILES) == {
+        "audit.json", "report.html", "report.pdf", "attributions.parquet", "heatmaps.npz", "tokens.parquet"
+    }
 
 
 def test_an_html_run_removes_the_earlier_runs_outputs_and_nothing_else(tmp_path, run) -> None:
     out = tmp_path / "out"
-    _earlier_run(out, (PDF_FILE, ATTRIBUTIONS_FILE, HEATMAPS_FILE))
+    _earlier_run(out, (PDF_FILE, ATTRIBUTIONS_FILE, HEATMAPS_FILE, "tokens.parquet"))  # a text run's tokens too
     (out / "model.pt").write_text("a checkpoint")  # e.g. what `audit demo` keeps beside its audit
     with staging(out) as st:
         written = st.finish(run, ("html",))
@@ -90,7 +92,7 @@ def test_audit_json_is_never_beside_files_of_another_run_or_missing_files(tmp_pa
     """Check the folder after every rename and removal of finish(): an audit.json there is either the earlier
     one with the earlier files all present and untouched, or the new one with every file it names present."""
     out = tmp_path / "out"
-    _earlier_run(out, (PDF_FILE, ATTRIBUTIONS_FILE, HEATMAPS_FILE))
+    _earlier_run(out, (PDF_FILE, ATTRIBUTIONS_FILE, HEATMAPS_FILE, "tokens.parquet"))  # a text run's tokens too
     states: list[str] = []
 
     def check() -> None:

@@ -32,6 +32,7 @@ TASK_NAMES = (
     "binary_classification",
     "classification",
     "image_classification",
+    "text_classification",
 )
 _REQUESTED = {
     "regression": "regression",

@@ -1,8 +1,8 @@
 """findings layer: pure functions from analysis results to :class:`~audit.results.Finding` records.
 
 One module per detector family (``noise``, ``leakage``, ``skew``, ``baseline``, ``convergence``,
-``crosscheck``, ``spatial``); each registers a :class:`Detector` record (code, title, when it applies, how it
-reads a :class:`FindingsInput`) in :data:`DETECTORS` (:mod:`audit.findings.registry`).
+``crosscheck``, ``spatial``, ``tokens``); each registers a :class:`Detector` record (code, title, when it applies,
+how it reads a :class:`FindingsInput`) in :data:`DETECTORS` (:mod:`audit.findings.registry`).
 :func:`run_detectors` runs every detector whose inputs are present and returns the findings worst first, in
 the one order :func:`sort_findings`; :func:`finding_title` gives a finding's heading. Codes are stable strings:
 
@@ -19,10 +19,11 @@ code                      module                                  severity
 ``not_converged``         :mod:`audit.findings.convergence`       warn / fail
 ``engine_disagreement``   :mod:`audit.findings.crosscheck`        info / warn / fail
 ``spatial_leakage``       :mod:`audit.findings.spatial`           warn / fail
+``spurious_token``        :mod:`audit.findings.tokens`            warn / fail
 ========================  ======================================  ======================
 """
 
-from audit.findings.base import IMAGE_TASKS, TASKS, Detector, FindingsInput
+from audit.findings.base import IMAGE_TASKS, TASKS, TEXT_TASKS, Detector, FindingsInput
 from audit.findings.registry import CODES, DETECTORS, detector, finding_title, run_detectors, sort_findings
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "CODES",
     "TASKS",
     "IMAGE_TASKS",
+    "TEXT_TASKS",
     "detector",
     "finding_title",
     "run_detectors",

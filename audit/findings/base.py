@@ -15,14 +15,16 @@ import numpy as np
 
 from audit.analysis.neutralisation import NeutralisationStat
 from audit.analysis.task import TASK_NAMES
+from audit.analysis.tokens import TokenMaskingStat
 from audit.config import Thresholds
 from audit.errors import UsageError
 from audit.results import Convergence, Crosscheck, DriftStat, FeatureStat, Finding, SliceProfile
 
-__all__ = ["FindingsInput", "Detector", "TASKS", "IMAGE_TASKS", "is_tabular", "fixed_title"]
+__all__ = ["FindingsInput", "Detector", "TASKS", "IMAGE_TASKS", "TEXT_TASKS", "is_tabular", "fixed_title"]
 
-TASKS = TASK_NAMES
 IMAGE_TASKS = ("image_classification",)  # the ranking holds colour channels, not feature columns
+TEXT_TASKS = ("text_classification",)  # the ranking holds tokens, not feature columns
+TASKS = TASK_NAMES
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +79,9 @@ class FindingsInput:
         Class index per image (-1 = none), so a mark in one class only is found too.
     spatial_group_names : tuple of str
         Class names by index, for the messages.
+    token_masking : tuple of TokenMaskingStat
+        Text runs: what masking each candidate token does (:mod:`audit.analysis.tokens`); switches on
+        ``spurious_token``.
     """
 
     task: str
@@ -102,6 +107,7 @@ class FindingsInput:
     spatial_maps: np.ndarray | None = None
     spatial_groups: np.ndarray | None = None
     spatial_group_names: tuple[str, ...] = ()
+    token_masking: tuple[TokenMaskingStat, ...] = ()
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -120,13 +126,14 @@ class FindingsInput:
             raise UsageError("pass spatial_mean_map and spatial_maps together (both switch on spatial_leakage)")
         if self.spatial_maps is None and (self.spatial_groups is not None or self.spatial_group_names):
             raise UsageError("spatial_groups and spatial_group_names need spatial_mean_map and spatial_maps")
-        for name in ("declared_noise", "slices", "drift", "neutralisation", "class_names", "spatial_group_names"):
+        for name in ("declared_noise", "slices", "drift", "neutralisation", "class_names", "spatial_group_names",
+                     "token_masking"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
 def is_tabular(inp: FindingsInput) -> bool:
     """True when the ranking in ``inp`` holds feature columns (not the colour channels of an image run)."""
-    return inp.task not in IMAGE_TASKS
+    return inp.task not in IMAGE_TASKS + TEXT_TASKS
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,9 @@ class OutputSink(Protocol):
     def arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Named arrays saved next to ``audit.json`` at the end (image heatmaps)."""
 
+    def table(self, kind: str, name: str, table: Any) -> None:
+        """A whole table (``pyarrow.Table``) saved as Parquet next to ``audit.json`` (a text run's tokens)."""
+
 
 @dataclass
 class Summary:

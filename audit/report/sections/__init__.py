@@ -7,7 +7,7 @@ table of contents. :func:`audit.report.context.build_context` runs the list; the
 to include each present section's partial, and the navigation lists the same entries. The cover
 (:mod:`audit.report.sections.summary`) sits above the sections and is always shown.
 
-A section that only one kind of run has (``images``) returns None for the others; what such a modality adds
+A section that only one kind of run has (``images``, ``text``) returns None for the others; what such a modality adds
 to the shared cover comes from its ``scope`` (:data:`audit.report.sections.summary.SCOPES`).
 """
 
@@ -29,6 +29,7 @@ from audit.report.sections import (
     ranking,
     signed,
     slices,
+    text,
 )
 from audit.results import AuditRun
 
@@ -62,6 +63,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("classes", "Per class", "partials/_classes.html.j2", classes.build),
     Section("signed", "Direction", "partials/_signed.html.j2", signed.build),
     Section("images", "Images", "partials/_images.html.j2", images.build),
+    Section("text", "Tokens", "partials/_text.html.j2", text.build),
     Section("expected", "Known answer", "partials/_expected.html.j2", expected.build),
     Section("noise", "Noise features", "partials/_noise.html.j2", noise.build),
     Section("slices", "Slices", "partials/_slices.html.j2", slices.build),

@@ -26,11 +26,11 @@ def build(run: AuditRun) -> dict[str, Any] | None:
     -------
     dict or None
         ``chart``, ``rows``, ``note``, ``has_rank_ci``, ``n`` (features) and ``n_rows``; None when the run
-        ranks no features.
+        ranks no features, or is a text run (its token section ranks them).
     """
     feats = sorted(run.features, key=lambda s: (s.rank, s.name))
-    if not feats:
-        return None
+    if not feats or run.text is not None:
+        return None  # a text run ranks its tokens in its own section (audit.report.sections.text)
     flags = feature_flags(run)
     top = feats[:TOP_CHART_FEATURES]
     colours = [FLAG_COLOUR.get(flags.get(s.name, ""), charts.PALETTE["bar"]) for s in top]

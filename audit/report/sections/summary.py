@@ -13,7 +13,7 @@ from typing import Any
 from audit import __version__
 from audit.report._format import fmt_date, fmt_num, fmt_pct, fmt_pct_sig, plural, short_hash
 from audit.report.sections import findings as findings_section
-from audit.report.sections import images
+from audit.report.sections import images, text
 from audit.report.sections._common import FLAG_LEGEND, Scope, feature_flags
 from audit.results import AuditRun
 
@@ -21,7 +21,7 @@ __all__ = ["TOP_SUMMARY_FEATURES", "SCOPES", "build"]
 
 TOP_SUMMARY_FEATURES = 5
 # modality-specific descriptions of what was audited, tried in order; None means "not this kind of run"
-SCOPES: tuple[Callable[[AuditRun], Scope | None], ...] = (images.scope,)
+SCOPES: tuple[Callable[[AuditRun], Scope | None], ...] = (images.scope, text.scope)
 
 _VERDICT_HEADLINE = {
     "fail": "Do not ship as is",
