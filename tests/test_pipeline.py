@@ -62,7 +62,6 @@ def test_every_engine_call_of_a_run_uses_the_runs_settings(tmp_path: Path, monke
     """--dtype float64, --max-steps, the tolerance and the completeness floor reach the attribution of the blocks,
     the cross-check's native run, --class all and the direction samples. Before, the cross-check dropped dtype and
     bf16 and --class all dropped tolerance, max steps, dtype and bf16."""
-    import audit.modalities.tabular as tab
     import audit.modalities.tabular_evidence as ev
 
     rng = np.random.default_rng(0)
@@ -73,13 +72,12 @@ def test_every_engine_call_of_a_run_uses_the_runs_settings(tmp_path: Path, monke
     df["y"] = model(torch.from_numpy(X)).argmax(1).numpy()
     df.to_csv(tmp_path / "d.csv", index=False)
     seen: list[dict] = []
-    real = tab.integrated_gradients
+    real = ev.integrated_gradients  # every tabular engine call goes through TabularEvidence._ig
 
     def spy(module, x, **kw):
         seen.append(kw)
         return real(module, x, **kw)
 
-    monkeypatch.setattr(tab, "integrated_gradients", spy)
     monkeypatch.setattr(ev, "integrated_gradients", spy)
     cfg = AuditConfig(model=_script(model, tmp_path / "m.pt"), data=tmp_path / "d.csv", target_col="y",
                       dtype="float64", max_steps=64, class_index="all", crosscheck_rows=8, n_boot=0,

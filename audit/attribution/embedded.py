@@ -179,6 +179,13 @@ class CategoryInputs:
         """F + the embedding columns: the extended row's length."""
         return self.n_features + sum(lk.size for lk in self.lookups)
 
+    def names(self, names: list[str]) -> list[str]:
+        """Names of the extended columns: the F column names, then ``name[d]`` per embedding dimension."""
+        out = list(names)
+        for lk in self.lookups:
+            out.extend(f"{names[j]}[{d}]" for j in lk.columns for d in range(lk.width))
+        return out
+
     def vectors(self, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         """The embedding vectors the model reads for rows ``x`` (n, F): (n, sum of k * D)."""
         parts = self._capture(module, x)
@@ -259,13 +266,25 @@ class CategoryInputs:
 
         try:
             for name in {lk.layer for lk in self.lookups}:
-                handles.append(module.get_submodule(name).register_forward_hook(capture(name)))
+                handles.append(_submodule(module, name).register_forward_hook(capture(name)))
             with torch.no_grad():
                 module(x)
         finally:
             for h in handles:
                 h.remove()
         return [g for g in got if g is not None]
+
+
+def _submodule(module: torch.nn.Module, name: str) -> torch.nn.Module:
+    """``module.get_submodule(name)``, also when ``module`` wraps the model the name was found in (as ``.module``
+    or deeper): the one submodule whose dotted name ends with ``name``."""
+    try:
+        return module.get_submodule(name)
+    except AttributeError:
+        hits = [m for n, m in module.named_modules() if n.endswith("." + name)]
+        if len(hits) != 1:
+            raise
+        return hits[0]
 
 
 class _Embedded(torch.nn.Module):
@@ -304,7 +323,7 @@ class _Embedded(torch.nn.Module):
         handles = []
         try:
             for name in {lk.layer for lk in self.cats.lookups}:
-                handles.append(self.module.get_submodule(name).register_forward_hook(replace(name)))
+                handles.append(_submodule(self.module, name).register_forward_hook(replace(name)))
             return self.module(x)
         finally:
             for h in handles:

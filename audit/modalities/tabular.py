@@ -29,7 +29,8 @@ from audit.analysis.ranking import global_ranking
 from audit.analysis.streaming import ColumnStats
 from audit.analysis.task import TaskInfo, resolve_task
 from audit.attribution.crosscheck import crosscheck, sample_rows
-from audit.attribution.native import IGResult, integrated_gradients
+from audit.attribution.embedded import find_category_inputs
+from audit.attribution.native import IGResult
 from audit.attribution.settings import EngineSettings
 from audit.config import AuditConfig
 from audit.errors import DataError, UsageError
@@ -102,6 +103,7 @@ class TabularModality(TabularEvidence, Modality):
         self._check_class_option()
         self._check_class_names()
         self.explained = _explained_module(self.model.module, self.info, cfg.class_index)
+        self._find_categories(first.X)
         self.delta_floor = self._delta_floor(first)
         self.engine = EngineSettings.from_config(cfg, delta_floor=self.delta_floor)
         F = len(self.names)
@@ -116,10 +118,10 @@ class TabularModality(TabularEvidence, Modality):
     def attribute(self, block: Chunk) -> tuple[Chunk, torch.Tensor | None, IGResult]:
         X = torch.from_numpy(block.X)  # (n, F)
         target = self._targets(X)
-        res = integrated_gradients(
-            self.explained, X, baselines=torch.as_tensor(self.baseline), target=target, **self.engine.kwargs(),
+        res = self._ig(
+            self.explained, X, target,
             progress=lambda done, _tot, off=block.row_offset: self.progress("attribution", off + done, None),
-        )
+        )[0]
         return block, target, res
 
     def merge(self, result: tuple[Chunk, torch.Tensor | None, IGResult], sink: OutputSink | None) -> None:
@@ -153,7 +155,7 @@ class TabularModality(TabularEvidence, Modality):
 
     def worker_state(self) -> dict[str, Any]:
         keep = ("cfg", "source", "spec", "names", "declared", "n_outputs", "baseline", "baseline_label", "info",
-                "task", "delta_floor", "engine", "rng_seed")
+                "task", "delta_floor", "engine", "rng_seed", "categories", "category_baseline")
         return {**{k: getattr(self, k) for k in keep}, "model": self.worker_model()}
 
     @classmethod
@@ -328,11 +330,30 @@ class TabularModality(TabularEvidence, Modality):
         """``convergence_floor`` times the median |F(x) - F(x')| of the explained output on the first rows."""
         X = first.X[:4096]
         target = self._targets(torch.from_numpy(X))  # the rows' explained outputs, for F(x) and F(x') alike
-        fx = _explained_values(self.explained, X, target, self.cfg.device)
-        base = np.repeat(self.baseline[None, :], X.shape[0], 0)  # (n, F)
-        fb = _explained_values(self.explained, base, target, self.cfg.device)
+        module, Xt = self.explained, torch.from_numpy(X)
+        base = torch.as_tensor(self.baseline).reshape(1, -1).repeat(X.shape[0], 1)  # (n, F)
+        if self.categories is not None:  # F(x') with the baseline's embedding vectors
+            Xt, base = self.categories.expand(module, Xt, base[0], self.category_baseline)
+            module = self.categories.wrap(module)
+        fx = _explained_values(module, Xt.numpy(), target, self.cfg.device)
+        fb = _explained_values(module, base.numpy(), target, self.cfg.device)
         typical = float(np.median(np.abs(fx - fb)))
         return self.cfg.thresholds.convergence_floor * typical
+
+    def _find_categories(self, X: np.ndarray) -> None:
+        """Category columns the model looks up in ``nn.Embedding`` layers, explained in embedding space."""
+        self.categories = find_category_inputs(self.model.module, X, self.names)
+        self.category_baseline = None
+        if self.categories is not None:
+            kind = self.cfg.baseline if self.cfg.baseline in ("zero", "mean") else (
+                "zero" if self.cfg.baseline is None else "row")
+            self.category_baseline = self.categories.baseline_vectors(self.model.module, kind, X[:4096], self.baseline)
+            cols = ", ".join(f"'{self.names[j]}'" for j in self.categories.columns)
+            self.notes.append(
+                f"category column(s) {cols} feed nn.Embedding layers: attributed in embedding space (the ids held at "
+                "each row's values, the path through the embedding vectors; a column's attribution is the sum over "
+                f"its vector), baseline vectors: {'zero' if kind == 'zero' else kind}"
+            )
 
     def _baseline_row(self) -> np.ndarray:
         kind = self.cfg.baseline or "zero"
@@ -400,13 +421,14 @@ class TabularModality(TabularEvidence, Modality):
         X = torch.from_numpy(X_all[idx])
         cls = self.sample.get("cls")[idx]
         target = None if self.task != "classification" else torch.as_tensor(cls, dtype=torch.long)
-        base = torch.as_tensor(self.baseline)
         self.progress("cross-check", 0, len(idx))
-        # with n_steps="auto" each row is compared at the step count it needed
-        native = integrated_gradients(self.explained, X, baselines=base, target=target, **self.engine.kwargs())
+        # with n_steps="auto" each row is compared at the step count it needed; category columns in embedding
+        # space are compared on the engine's own inputs (numbers and embedding vectors)
+        native, X, base, module = self._ig(self.explained, X, target, collapse=False)
+        names = self.names if self.categories is None else self.categories.names(self.names)
         out = crosscheck(
-            self.explained, X, native=native, baselines=base, target=target,
-            tol_abs=cfg.thresholds.crosscheck_abs, tol_rel=cfg.thresholds.crosscheck_rel, feature_names=self.names,
+            module, X, native=native, baselines=base, target=target,
+            tol_abs=cfg.thresholds.crosscheck_abs, tol_rel=cfg.thresholds.crosscheck_rel, feature_names=names,
         )
         self.progress("cross-check", len(idx), len(idx))
         return out

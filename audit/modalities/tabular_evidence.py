@@ -25,7 +25,7 @@ from audit.analysis.univariate import (
     univariate_null_quantile,
     univariate_power,
 )
-from audit.attribution.native import integrated_gradients
+from audit.attribution.native import IGResult, integrated_gradients
 from audit.errors import DataError
 from audit.io.tabular import TableSpec, inspect_table, iter_chunks
 from audit.results import ExpectedAttribution, FeatureStat, SignedSample
@@ -148,13 +148,29 @@ class TabularEvidence:
         shares = np.array([{s.name: s.share for s in stats}[n] for n in self.names])
         return drift(self.sample.get("X"), sample.get("X"), shares, self.names), sample.seen
 
+    def _ig(self, module: torch.nn.Module, X: torch.Tensor, target: object, *, collapse: bool = True,
+            progress=None) -> tuple[IGResult, torch.Tensor, torch.Tensor, torch.nn.Module]:
+        """IG of ``module`` on rows ``X`` (n, F) with the run's settings and baseline.
+
+        A model that looks category columns up in ``nn.Embedding`` layers (``self.categories``) is explained in
+        embedding space (:mod:`audit.attribution.embedded`); with ``collapse`` the attributions are folded back to
+        the F columns. Returns the result, the inputs and baselines the engine saw and the module it explained
+        (what the Captum cross-check must be given).
+        """
+        base = torch.as_tensor(self.baseline)
+        cats = self.categories
+        if cats is not None:
+            X, base = cats.expand(module, X, base, self.category_baseline)
+            module = cats.wrap(module)
+        res = integrated_gradients(module, X, baselines=base, target=target, **self.engine.kwargs(),
+                                   progress=progress)
+        if cats is not None and collapse:
+            res = dataclasses.replace(res, attributions=cats.collapse(res.attributions))
+        return res, X, base, module
+
     def _ig_sample(self, X: np.ndarray, module: torch.nn.Module, target: object) -> np.ndarray:
         """IG of ``module`` on rows ``X`` with the run's settings: (n, F)."""
-        res = integrated_gradients(
-            module, torch.from_numpy(X), baselines=torch.as_tensor(self.baseline), target=target,
-            **self.engine.kwargs(),
-        )
-        return res.attributions.numpy()
+        return self._ig(module, torch.from_numpy(X), target)[0].attributions.numpy()
 
     def _class_features(self) -> dict[str, tuple[FeatureStat, ...]]:
         cfg = self.cfg
