@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from audit.attribution.quadrature import captum_rule, rule
 from audit.errors import AttributionError
 from audit.results import Crosscheck
 
-__all__ = ["crosscheck", "sample_rows", "spearman"]
+__all__ = ["crosscheck", "compare_attributions", "sample_rows", "spearman"]
 
 
 def sample_rows(n_rows: int, k: int | str, seed: int) -> np.ndarray:
@@ -237,36 +237,81 @@ def crosscheck(
 
     nat = native.attributions[idx].double().reshape(k, -1).numpy()  # (k, F)
     cap = cap_attr.reshape(k, -1).numpy()  # (k, F)
+    steps_txt = f"{int(steps[0])} steps" if native.n_steps != "auto" else "the steps each row used (n_steps='auto')"
+
+    def describe(agree: int, worst: int, column: int, worst_rel: float, rho: float, nat_rd: float,
+                 cap_rd: float) -> str:
+        return (
+            f"Captum {captum_version()} and our engine explained the same {k} of {n} rows ({method}, {steps_txt}"
+            + (f", averaged over {len(ref_list)} references" if references else "")
+            + "). Differences are per row, divided by the row's largest |attribution|; a row agrees when "
+            f"max|diff| <= {tol_abs:g} + {tol_rel:g} * max|attribution|. {agree} of {k} rows agree; the "
+            f"largest relative difference is {worst_rel:.3g} (row {int(idx[worst])}, "
+            f"{_where(column, fs, feature_names)}). Spearman of the two global rankings: {rho:.4f}. Median "
+            f"relative completeness error: ours {nat_rd:.3g}, Captum {cap_rd:.3g}."
+        )
+
+    return compare_attributions(
+        nat, cap, cap_delta.numpy(), native_rel_delta=native.rel_delta[idx].double().numpy(),
+        fx=native.f_x[idx].double().numpy(), fb=native.f_baseline[idx].double().numpy(), method=method,
+        steps=steps, fixed_steps=native.n_steps != "auto", tol_abs=tol_abs, tol_rel=tol_rel, describe=describe,
+    )
+
+
+def compare_attributions(
+    nat: np.ndarray,
+    cap: np.ndarray,
+    cap_delta: np.ndarray,
+    *,
+    native_rel_delta: np.ndarray,
+    fx: np.ndarray,
+    fb: np.ndarray,
+    method: str,
+    steps: np.ndarray,
+    fixed_steps: bool,
+    tol_abs: float,
+    tol_rel: float,
+    describe: Callable[[int, int, int, float, float, float, float], str],
+) -> Crosscheck:
+    """The cross-check record from both engines' attributions of the same rows (plain or layer IG).
+
+    Parameters
+    ----------
+    nat, cap : ndarray of shape (k, F)
+        Our and Captum's attributions (float64), one row per checked row.
+    cap_delta : ndarray of shape (k,)
+        Captum's convergence deltas.
+    native_rel_delta, fx, fb : ndarray of shape (k,)
+        Our relative completeness errors, F(x) and F(x').
+    method : str
+    steps : ndarray of int, shape (k,)
+        The step count each row was compared at.
+    fixed_steps : bool
+        The run used one fixed step count (then a Captum rule that is a scaled copy of ours is recognised).
+    tol_abs, tol_rel : float
+        A row agrees when max|diff| <= tol_abs + tol_rel * max|attribution|.
+    describe : callable
+        ``describe(agree, worst_row, worst_column, worst_rel, rho, native_median_rel, captum_median_rel)``: the
+        explanation sentence (what was compared is the caller's business).
+    """
     abs_diff, scale, rel = _row_diffs(nat, cap)
     ok = abs_diff <= tol_abs + tol_rel * scale
     passed = bool(ok.all())
     rho = spearman(np.abs(nat).mean(axis=0), np.abs(cap).mean(axis=0))
-    fx, fb = native.f_x[idx].double().numpy(), native.f_baseline[idx].double().numpy()
-    nat_rd = float(np.median(native.rel_delta[idx].double().numpy()))
-    cap_rd = float(np.median(_rel_delta(cap_delta.numpy(), fx, fb)))
-
+    nat_rd = float(np.median(native_rel_delta))
+    cap_rd = float(np.median(_rel_delta(cap_delta, fx, fb)))
     worst = int(np.argmax(np.where(np.isfinite(rel), rel, np.finfo(np.float64).max)))
-    worst_feature = int(np.argmax(np.abs(nat[worst] - cap[worst])))
-    steps_txt = f"{int(steps[0])} steps" if native.n_steps != "auto" else "the steps each row used (n_steps='auto')"
-    explanation = (
-        f"Captum {captum_version()} and our engine explained the same {k} of {n} rows ({method}, {steps_txt}"
-        + (f", averaged over {len(ref_list)} references" if references else "")
-        + "). Differences are per row, divided by the row's largest |attribution|; a row agrees when "
-        f"max|diff| <= {tol_abs:g} + {tol_rel:g} * max|attribution|. {int(ok.sum())} of {k} rows agree; the "
-        f"largest relative difference is {rel[worst]:.3g} (row {int(idx[worst])}, "
-        f"{_where(worst_feature, fs, feature_names)}). Spearman of the two global rankings: {rho:.4f}. Median "
-        f"relative completeness error: ours {nat_rd:.3g}, Captum {cap_rd:.3g}."
-    )
+    column = int(np.argmax(np.abs(nat[worst] - cap[worst])))
+    explanation = describe(int(ok.sum()), worst, column, float(rel[worst]), float(rho), nat_rd, cap_rd)
     bias = ""
-    if not passed and native.n_steps != "auto":
-        c = _captum_scale(method, int(native.n_steps))
+    if not passed and fixed_steps:
+        n_int = int(steps[0])
+        c = _captum_scale(method, n_int)
         if c is not None and c != 1.0:
             pred = c * nat  # Captum's rule is a scaled copy of ours
             p_abs, _, p_rel = _row_diffs(pred, cap)
-            pred_delta = c * nat.sum(axis=1) - (fx - fb)
-            pred_rd = float(np.median(_rel_delta(pred_delta, fx, fb)))
+            pred_rd = float(np.median(_rel_delta(c * nat.sum(axis=1) - (fx - fb), fx, fb)))
             if bool((p_abs <= tol_abs + tol_rel * scale).all()):
-                n_int = int(native.n_steps)
                 why = f" = ({n_int} - 1) / {n_int}" if method == "riemann_trapezoid" else ""
                 bias = (
                     f"Captum's {method} weights sum to {c:.6g}{why}, not 1, so its attributions are ours times "
@@ -275,7 +320,7 @@ def crosscheck(
                     f"relative difference {float(p_rel.max()):.3g}). The disagreement is Captum's, not our engine's."
                 )
     return Crosscheck(
-        rows=k,
+        rows=int(nat.shape[0]),
         max_abs_diff=float(abs_diff.max()),
         max_rel_diff=float(rel.max()),
         rank_spearman=float(rho),

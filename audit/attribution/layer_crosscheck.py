@@ -30,10 +30,10 @@ from captum.attr import LayerIntegratedGradients
 from audit.attribution.arguments import as_target, check_target_range
 from audit.attribution.base import IGResult, model_dtype_device, select_output
 from audit.attribution.captum_ig import POINTS_PER_FORWARD, captum_version
-from audit.attribution.crosscheck import sample_rows, spearman
+from audit.attribution.crosscheck import compare_attributions, sample_rows
 from audit.attribution.layer import layer_name, logits_of, per_row_args
 from audit.attribution.memory import bytes_per_point
-from audit.attribution.quadrature import captum_rule, rule
+from audit.attribution.quadrature import captum_rule
 from audit.errors import AttributionError
 from audit.results import Crosscheck
 
@@ -191,30 +191,6 @@ def captum_layer_attribute(
     return torch.cat(attrs), torch.cat(deltas)
 
 
-def _row_diffs(native: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """native, other : (k, L). Per row max |diff| (k,), max |native| (k,) and the relative diff (k,)."""
-    abs_diff = np.abs(native - other).max(axis=1)
-    scale = np.abs(native).max(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(scale > 0, abs_diff / np.where(scale > 0, scale, 1.0), np.where(abs_diff > 0, np.inf, 0.0))
-    return abs_diff, scale, rel
-
-
-def _rel_delta(delta: np.ndarray, fx: np.ndarray, fb: np.ndarray) -> np.ndarray:
-    floor = 1e-6 * (1.0 + np.maximum(np.abs(fx), np.abs(fb)))
-    return np.abs(delta) / np.maximum(np.abs(fx - fb), floor)
-
-
-def _captum_scale(method: str, n_steps: int) -> float | None:
-    """c when Captum's rule has our nodes and weights ``c * ours``."""
-    a_ours, w_ours = rule(method, n_steps)
-    a_cap, w_cap = captum_rule(method, n_steps)
-    if not np.allclose(a_ours, a_cap, rtol=0, atol=1e-6):
-        return None
-    c = float(w_cap.sum() / w_ours.sum())
-    return c if np.allclose(w_cap, c * w_ours, rtol=1e-6, atol=0) else None
-
-
 def layer_crosscheck(
     model: torch.nn.Module,
     input_ids: torch.Tensor,
@@ -338,53 +314,23 @@ def layer_crosscheck(
         cap_delta[pos] = d.double().numpy()
 
     nat = native.attributions[sel].double().numpy()  # (k, L)
-    abs_diff, scale, rel = _row_diffs(nat, cap)
-    ok = abs_diff <= tol_abs + tol_rel * scale
-    passed = bool(ok.all())
-    rho = spearman(np.abs(nat).mean(axis=0), np.abs(cap).mean(axis=0))
-    fx, fb = native.f_x[sel].double().numpy(), native.f_baseline[sel].double().numpy()
-    nat_rd = float(np.median(native.rel_delta[sel].double().numpy()))
-    cap_rd = float(np.median(_rel_delta(cap_delta, fx, fb)))
-
-    worst = int(np.argmax(np.where(np.isfinite(rel), rel, np.finfo(np.float64).max)))
-    where = int(np.argmax(np.abs(nat[worst] - cap[worst])))
-    where_txt = f"'{feature_names[where]}'" if feature_names is not None else f"position {where}"
     steps_txt = f"{int(steps[0])} steps" if native.n_steps != "auto" else "the steps each row used (n_steps='auto')"
     base_txt = "the zero embedding" if baseline_ids is None else "the embedding of the baseline ids"
-    explanation = (
-        f"Captum {captum_version()} LayerIntegratedGradients and our layer mode explained the same {k} of {n} rows "
-        f"({method}, {steps_txt}, baseline {base_txt}), attributions summed over the embedding. Differences are per "
-        f"row, divided by the row's largest |attribution|; a row agrees when max|diff| <= {tol_abs:g} + "
-        f"{tol_rel:g} * max|attribution|. {int(ok.sum())} of {k} rows agree; the largest relative difference is "
-        f"{rel[worst]:.3g} (row {int(idx[worst])}, {where_txt}). Spearman of the two rankings of positions: "
-        f"{rho:.4f}. Median relative completeness error: ours {nat_rd:.3g}, Captum {cap_rd:.3g}."
-    )
-    bias = ""
-    if not passed and native.n_steps != "auto":
-        c = _captum_scale(method, int(native.n_steps))
-        if c is not None and c != 1.0:
-            p_abs, _, p_rel = _row_diffs(c * nat, cap)
-            pred_rd = float(np.median(_rel_delta(c * nat.sum(axis=1) - (fx - fb), fx, fb)))
-            if bool((p_abs <= tol_abs + tol_rel * scale).all()):
-                bias = (
-                    f"Captum's {method} weights sum to {c:.6g}, not 1, so its attributions are ours times {c:.6g}: "
-                    f"predicted median relative completeness error {pred_rd:.3g}, Captum's measured {cap_rd:.3g}, "
-                    f"ours {nat_rd:.3g}; ours times {c:.6g} matches Captum within tolerance (largest relative "
-                    f"difference {float(p_rel.max()):.3g}). The disagreement is Captum's, not our engine's."
-                )
-    return Crosscheck(
-        rows=k,
-        max_abs_diff=float(abs_diff.max()),
-        max_rel_diff=float(rel.max()),
-        rank_spearman=float(rho),
-        passed=passed,
-        method=method,
-        n_steps=int(steps.max()),
-        tol_abs=float(tol_abs),
-        tol_rel=float(tol_rel),
-        native_median_rel_delta=nat_rd,
-        captum_median_rel_delta=cap_rd,
-        captum_bias=bias,
-        captum_version=captum_version(),
-        explanation=explanation,
+
+    def describe(agree: int, worst: int, where: int, worst_rel: float, rho: float, nat_rd: float,
+                 cap_rd: float) -> str:
+        where_txt = f"'{feature_names[where]}'" if feature_names is not None else f"position {where}"
+        return (
+            f"Captum {captum_version()} LayerIntegratedGradients and our layer mode explained the same {k} of {n} "
+            f"rows ({method}, {steps_txt}, baseline {base_txt}), attributions summed over the embedding. Differences "
+            f"are per row, divided by the row's largest |attribution|; a row agrees when max|diff| <= {tol_abs:g} + "
+            f"{tol_rel:g} * max|attribution|. {agree} of {k} rows agree; the largest relative difference is "
+            f"{worst_rel:.3g} (row {int(idx[worst])}, {where_txt}). Spearman of the two rankings of positions: "
+            f"{rho:.4f}. Median relative completeness error: ours {nat_rd:.3g}, Captum {cap_rd:.3g}."
+        )
+
+    return compare_attributions(
+        nat, cap, cap_delta, native_rel_delta=native.rel_delta[sel].double().numpy(),
+        fx=native.f_x[sel].double().numpy(), fb=native.f_baseline[sel].double().numpy(), method=method,
+        steps=steps, fixed_steps=native.n_steps != "auto", tol_abs=tol_abs, tol_rel=tol_rel, describe=describe,
     )

@@ -54,9 +54,22 @@ from audit.errors import UsageError
 from audit.findings import FindingsInput
 from audit.results import AuditRun, Convergence, Crosscheck, FeatureStat, Finding
 
-__all__ = ["Modality", "OutputSink", "Summary", "ProgressFn"]
+__all__ = ["Modality", "OutputSink", "Summary", "ProgressFn", "fixed_class"]
 
 ProgressFn = Callable[..., None]  # progress(stage, done, total or None, *, unit="rows"); may have .step(text)
+
+
+def fixed_class(config: AuditConfig, data_word: str) -> int | None:
+    """``--class K`` of a modality that explains one class per row (images, text): K, or None for the predicted
+    class; ``--class all`` and anything not a whole number are usage errors."""
+    if config.class_index is None:
+        return None
+    if config.class_index == "all":
+        raise UsageError(f"--class all is for tabular audits; for {data_word} pass one class index or leave it out")
+    try:
+        return int(config.class_index)
+    except ValueError:
+        raise UsageError(f"--class must be a class index (0, 1, ...), got '{config.class_index}'") from None
 
 
 class OutputSink(Protocol):

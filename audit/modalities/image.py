@@ -47,7 +47,7 @@ from audit.io.images import (
 )
 from audit.io.model import load_model
 from audit.io.tabular import is_table_source
-from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary
+from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary, fixed_class
 from audit.modalities.image_units import ImageUnits
 from audit.provenance import make_provenance
 from audit.results import (
@@ -136,14 +136,7 @@ class ImageModality(ImageUnits, Modality):
                 f"--baseline '{config.baseline}' does not apply to images; use one of {', '.join(IMAGE_BASELINES)}"
             )
         self.kind = kind
-        if config.class_index == "all":
-            raise UsageError("--class all is for tabular audits; for images pass one class index or leave it out")
-        self.fixed_class: int | None = None
-        if config.class_index is not None:
-            try:
-                self.fixed_class = int(config.class_index)
-            except ValueError:
-                raise UsageError(f"--class must be a class index (0, 1, ...), got '{config.class_index}'") from None
+        self.fixed_class = fixed_class(config, "images")
 
     # --- stages -----------------------------------------------------------------------------------------
 

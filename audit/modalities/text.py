@@ -34,7 +34,7 @@ from audit.config import AuditConfig
 from audit.errors import DataError, ModelLoadError, UsageError
 from audit.findings import FindingsInput
 from audit.io.text import TextModel, load_text_model, parse_labels, read_texts, tokens_table, write_tokens_parquet
-from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary
+from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary, fixed_class
 from audit.modalities.text_evidence import TextEvidence
 from audit.modalities.text_units import TextUnits
 from audit.provenance import make_provenance
@@ -79,14 +79,7 @@ class TextModality(TextUnits, TextEvidence, Modality):
             raise UsageError(f"--baseline '{config.baseline}' does not apply to text; use pad (every token replaced "
                              "by the pad token, special tokens kept) or zero (the zero embedding)")
         self.baseline_kind = base
-        if config.class_index == "all":
-            raise UsageError("--class all is for tabular audits; for text pass one class index or leave it out")
-        self.fixed_class: int | None = None
-        if config.class_index is not None:
-            try:
-                self.fixed_class = int(config.class_index)
-            except ValueError:
-                raise UsageError(f"--class must be a class index (0, 1, ...), got '{config.class_index}'") from None
+        self.fixed_class = fixed_class(config, "text")
 
     # --- stages -----------------------------------------------------------------------------------------
 
