@@ -292,6 +292,20 @@ def _split(values: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _local_path(value: object, key: str) -> object:
+    """``file://`` URIs as paths; other URIs (``s3://``, ``gs://``) are refused with what to do, before ``Path``
+    would fold ``s3://b/k`` into ``s3:/b/k`` and report a missing file."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    scheme, rest = value.split("://", 1)
+    if scheme.lower() == "file":
+        return rest
+    raise UsageError(
+        f"--{key} '{value}': {scheme}:// URIs are not read directly yet; mount the bucket (s3fs, gcsfuse, a "
+        "Kubernetes volume) or copy the files to a filesystem every node shares, and pass that path"
+    )
+
+
 def build_config(flags: dict[str, Any], toml_path: Path | None = None) -> AuditConfig:
     """AuditConfig from CLI flags (None = not given) over ``audit.toml`` over the defaults.
 
@@ -307,6 +321,8 @@ def build_config(flags: dict[str, Any], toml_path: Path | None = None) -> AuditC
     for key in ("model", "data"):
         if key not in merged:
             raise UsageError(f"--{key} is required; pass --{key} PATH")
+    for key in ("model", "data", "reference"):
+        merged[key] = _local_path(merged.get(key), key)
     for key in ("model", "data", "out", "reference", "labels", "tokenizer"):
         if merged.get(key) is not None:
             merged[key] = Path(merged[key])

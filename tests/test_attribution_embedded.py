@@ -11,6 +11,9 @@ from audit.attribution.embedded import find_category_inputs
 from audit.attribution.native import integrated_gradients
 from audit.errors import ModelLoadError
 
+# the TorchScript cases: torch.jit.script/save announce their deprecation
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
 
 class _Linear(torch.nn.Module):
     """F(x) = w_e . emb(x0) + w . x[1:], one embedding for column 0."""

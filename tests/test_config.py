@@ -68,3 +68,13 @@ def test_config_round_trips_to_plain_types():
     cfg = AuditConfig(model=Path("m"), data=Path("d"), noise_features=("n*",))
     d = cfg.to_dict()
     assert d["model"] == "m" and d["noise_features"] == ["n*"] and isinstance(d["thresholds"], dict)
+
+
+def test_object_store_uris_are_refused_with_what_to_do_and_file_uris_are_paths():
+    from audit.config import build_config
+    from audit.errors import UsageError
+
+    with pytest.raises(UsageError, match="s3:// URIs are not read directly yet; mount the bucket"):
+        build_config({"model": "m.pt", "data": "s3://bucket/part-*.parquet"})
+    cfg = build_config({"model": "file:///tmp/m.pt", "data": "/tmp/d.csv"})
+    assert str(cfg.model) == "/tmp/m.pt"

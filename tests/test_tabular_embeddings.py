@@ -10,6 +10,9 @@ import torch
 import audit
 from audit.errors import ModelLoadError
 
+# the TorchScript cases: torch.jit.script/save announce their deprecation
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
 
 class _CategoryNet(torch.nn.Module):
     """Column 'shop' (ids 0..5) through an embedding, 'a' and 'b' as numbers."""
