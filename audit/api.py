@@ -56,7 +56,9 @@ def run(
     Parameters
     ----------
     model : torch.nn.Module or path
-        An in-memory module (audited on a copy in eval mode; the caller's module is not changed) or a checkpoint.
+        An in-memory module (audited on a copy in eval mode; the caller's module is not changed) or a checkpoint;
+        an in-memory Hugging Face sequence classifier with ``tokenizer=`` (its tokenizer object, a
+        ``tokenizers.Tokenizer`` or a ``tokenizer.json`` path) is a text audit.
     data : pandas.DataFrame, ndarray or Tensor of shape (n_rows, n_features), or path
         In-memory tables are audited in place (no file of yours is needed); a path may be a table or images.
     target : str or sequence of str, optional
@@ -84,7 +86,14 @@ def run(
     try:
         with tempfile.TemporaryDirectory(prefix="audit-api-") as tmp:
             data_path, data_hash, data_label = _materialise_data(data, target, feature_names, y, Path(tmp))
-            loaded, model_label = _loaded_model(model, options.get("device", "cpu"))
+            tokenizer = options.pop("tokenizer", None)
+            if _is_hf_model(model):
+                loaded, model_label = _loaded_text_model(model, tokenizer, options.get("device", "cpu"))
+                options.setdefault("kind", "text")
+            else:
+                loaded, model_label = _loaded_model(model, options.get("device", "cpu"))
+                if tokenizer is not None:
+                    options["tokenizer"] = tokenizer
             flags = _flags(options)
             flags.update(model=model_label, data=data_path, target_col=_target(target, y))
             flags.setdefault("formats", "json")
@@ -184,14 +193,35 @@ def _loaded_model(model: Any, device: str):
         notes = ("the model was in train mode; audit used a copy in eval mode (model.eval()) so rows do not "
                  "interact and outputs are deterministic",)
     module = copy.deepcopy(model).eval().to(device)
+    label = f"<in-memory {type(model).__name__}>"
+    return LoadedModel(module=module, form="module", sha256=_state_sha256(model), path=label, arch=None,
+                       notes=notes), Path(label)  # fmt: skip
+
+
+def _is_hf_model(model: Any) -> bool:
+    """A ``transformers`` model object (it has a config and input embeddings), not a plain ``nn.Module``."""
+    return hasattr(model, "config") and callable(getattr(model, "get_input_embeddings", None))
+
+
+def _loaded_text_model(model: Any, tokenizer: Any, device: str):
+    """(TextModel, label) for an in-memory Hugging Face sequence classifier, audited on a copy in eval mode."""
+    from audit.io.text import text_model_from_objects
+
+    label = f"<in-memory {type(model).__name__}>"
+    tm = text_model_from_objects(copy.deepcopy(model), tokenizer, device, sha256=_state_sha256(model), label=label)
+    return tm, Path(label)
+
+
+def _state_sha256(model: Any) -> str:
+    """sha256 over a module's parameter and buffer names, dtypes, shapes and values."""
+    import torch
+
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
         digest.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-    label = f"<in-memory {type(model).__name__}>"
-    return LoadedModel(module=module, form="module", sha256=digest.hexdigest(), path=label, arch=None,
-                       notes=notes), Path(label)  # fmt: skip
+    return digest.hexdigest()
 
 
 def _parameters(message: str) -> str:

@@ -106,3 +106,24 @@ def test_max_length_truncation_is_counted(healthy, tmp_path):
     assert any(f"{want:,} of 60 rows were longer than 10 tokens" in n for n in run["notes"])
     tokens = pq.read_table(out / "tokens.parquet").to_pandas()
     assert tokens.tokens.map(len).max() == 10 and int(tokens.truncated.sum()) == want
+
+
+def test_in_memory_hf_model_and_tokenizer_through_the_api(planted):
+    """audit.run(hf_model, df, tokenizer=...) from a notebook: the same audit as from the saved folder, and the
+    caller's model is left as it was (train mode, no hooks)."""
+    import audit
+    from audit.errors import UsageError
+    from audit.synthetic_text import hf_tokenizer, make_reviews
+
+    model = planted.model.train()
+    val = make_reviews(200, seed=7, planted_random=0.5)
+    run = audit.run(model, val, target="label", text_col="text", tokenizer=hf_tokenizer(planted.tokenizer),
+                    crosscheck_rows=8)
+    assert run.task == "text_classification" and run.provenance.model_path.startswith("<in-memory Bert")
+    assert "spurious_token" in {f.code for f in run.findings}  # the planted case, as from the folder
+    assert run.crosscheck.passed
+    assert model.training and not model.get_input_embeddings()._forward_hooks
+    raw = audit.run(model, val, target="label", text_col="text", tokenizer=planted.tokenizer, crosscheck_rows=0)
+    assert [t.token for t in raw.text.tokens[:3]] == [t.token for t in run.text.tokens[:3]]  # tokenizers.Tokenizer
+    with pytest.raises(UsageError, match="tokenizer="):
+        audit.run(model, val, target="label", text_col="text")

@@ -90,8 +90,8 @@ class TextModality(TextUnits, TextEvidence, Modality):
             raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
         tm = self.given_model
         if tm is not None and not isinstance(tm, TextModel):
-            raise UsageError("text audits load the model themselves (with its tokenizer): pass the path of a Hugging "
-                             "Face model folder, or of a checkpoint with tokenizer=, not an in-memory module")
+            raise UsageError("a text audit of an in-memory model needs a Hugging Face sequence classifier with "
+                             "tokenizer=; or pass the path of a model folder, or of a checkpoint with tokenizer=")
         if tm is None:
             tm = load_text_model(cfg.model, tokenizer=cfg.tokenizer, arch=cfg.arch, trust_model=cfg.trust_model,
                                  device=cfg.device)

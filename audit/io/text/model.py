@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,7 +35,10 @@ from audit.io.text.extra import require
 from audit.io.text.scripted import EagerTextModel, TableSwapModel, embedding_weight, find_embedding
 from audit.io.text.tokenize import TextTokenizer, load_tokenizer_json
 
-__all__ = ["TextModel", "load_text_model", "MIN_VOCAB_FRACTION", "MAX_LENGTH_CAP", "HF_SAFE_KWARGS"]
+__all__ = [
+    "TextModel", "load_text_model", "text_model_from_objects", "MIN_VOCAB_FRACTION", "MAX_LENGTH_CAP",
+    "HF_SAFE_KWARGS",
+]
 
 MIN_VOCAB_FRACTION = 0.9  # embedding tables are often padded to a multiple of 64 or 128 rows, never by 10%
 MAX_LENGTH_CAP = 512
@@ -134,6 +138,32 @@ def _load_hf(folder: Path, tokenizer: Path | None, device: str) -> TextModel:
                                      "into the folder with save_pretrained, or pass --tokenizer tokenizer.json") from e
             backend = getattr(hf_tok, "backend_tokenizer", None) if getattr(hf_tok, "is_fast", False) else None
             tok = TextTokenizer(backend=backend, hf=hf_tok, pad_id=getattr(config, "pad_token_id", None))
+    return _hf_text_model(model, config, tok, device, sha256=_folder_sha256(folder), path=os.fspath(folder))
+
+
+def text_model_from_objects(model: Any, tokenizer: Any, device: str, *, sha256: str, label: str) -> TextModel:
+    """A :class:`TextModel` from an in-memory Hugging Face sequence classifier (the Python API; it is used as
+    given: pass a copy) and its tokenizer: a ``transformers`` tokenizer, a ``tokenizers.Tokenizer`` or the path
+    of a ``tokenizer.json``."""
+    if isinstance(tokenizer, (str, Path)):
+        tok = load_tokenizer_json(tokenizer)
+    elif tokenizer is not None and hasattr(tokenizer, "encode_batch") and hasattr(tokenizer, "token_to_id"):
+        tok = TextTokenizer(backend=tokenizer)
+    elif tokenizer is not None and hasattr(tokenizer, "convert_tokens_to_ids"):
+        backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
+        tok = TextTokenizer(backend=backend, hf=tokenizer, pad_id=getattr(tokenizer, "pad_token_id", None))
+    else:
+        raise UsageError("an in-memory text model needs tokenizer=: its transformers tokenizer, a "
+                         "tokenizers.Tokenizer or the path of a tokenizer.json")
+    tm = _hf_text_model(model, model.config, tok, device, sha256=sha256, path=label)
+    _check_vocab(tm)
+    if tm.tokenizer.pad_id is None:
+        raise UsageError("the tokenizer has no pad token and the model's config names none; set pad_token_id")
+    return tm
+
+
+def _hf_text_model(model: Any, config: Any, tok: TextTokenizer, device: str, *, sha256: str, path: str) -> TextModel:
+    """The loaded classifier, its tokenizer and its limits as a :class:`TextModel`."""
     if tok.pad_id is None and getattr(config, "pad_token_id", None) is not None:
         tok.pad_id = int(config.pad_token_id)
     model = model.to(device).eval()
@@ -146,8 +176,7 @@ def _load_hf(folder: Path, tokenizer: Path | None, device: str) -> TextModel:
               int(getattr(getattr(tok, "hf", None), "model_max_length", 0) or 0)]
     limits = [v for v in limits if 0 < v < 100_000]
     rows = int(layer.weight.shape[0])
-    loaded = LoadedModel(module=module, form="huggingface", sha256=_folder_sha256(folder), path=os.fspath(folder),
-                         arch=type(model).__name__)
+    loaded = LoadedModel(module=module, form="huggingface", sha256=sha256, path=path, arch=type(model).__name__)
     return TextModel(module, layer, tok, loaded, n_out, names, min(limits + [MAX_LENGTH_CAP]), rows)
 
 
