@@ -106,3 +106,19 @@ def test_ids_that_match_no_column_are_refused_with_the_reason():
 
     with pytest.raises(ModelLoadError, match="match no input column"):
         find_category_inputs(Offset().eval(), _rows(), ["c", "a", "b"])
+
+
+def test_column_embeddings_looked_up_by_position_are_the_models_own():
+    """FT-Transformer style: a learned embedding per column index (torch.arange(F)), not fed by the data."""
+
+    class ColumnEmbedding(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.col = torch.nn.Embedding(3, 1)
+            self.lin = torch.nn.Linear(3, 1)
+
+        def forward(self, x):
+            ids = torch.arange(x.shape[1]).expand(x.shape[0], -1)  # (n, 3): the same in every row
+            return self.lin(x * self.col(ids)[..., 0])
+
+    assert find_category_inputs(ColumnEmbedding().eval(), _rows(), ["a", "b", "c"]) is None

@@ -85,7 +85,8 @@ def find_category_inputs(module: torch.nn.Module, x: np.ndarray, names: list[str
     ------
     ModelLoadError
         A TorchScript model with embedding layers (its lookups cannot be hooked), an ``EmbeddingBag``, or an
-        embedding whose ids match no single input column.
+        embedding that reads one id per row matching no single input column. Lookups whose ids are the same in
+        every row (column or position embeddings, ``torch.arange(F)``) are the model's own and left alone.
     """
     if isinstance(module, torch.jit.ScriptModule):
         if any(getattr(m, "original_name", "") in ("Embedding", "EmbeddingBag") for m in module.modules()):
@@ -129,12 +130,11 @@ def find_category_inputs(module: torch.nn.Module, x: np.ndarray, names: list[str
     whole = np.all(x[:256] == np.round(x[:256]), axis=0)  # (F,)
     lookups: list[Lookup] = []
     for name, call, ids, out in seen:
+        if ids.dim() == 0 or ids.shape[0] != rows.shape[0]:
+            continue  # not one id per row (a lookup of column or position ids): the model's own, not an input
         ids2 = ids.reshape(ids.shape[0], -1) if ids.dim() > 1 else ids[:, None]  # (m, k)
-        if ids.shape[0] != rows.shape[0]:
-            raise ModelLoadError(
-                f"the model's embedding '{name}' reads ids of shape {tuple(ids.shape)} that are not one row per "
-                "input row; audit attributes embeddings of input columns only"
-            )
+        if rows.shape[0] > 1 and bool((ids2 == ids2[:1]).all()):
+            continue  # the same ids in every row (torch.arange(F) expanded): no input column feeds it
         cols = []
         for p in range(ids2.shape[1]):
             match = [j for j in range(x.shape[1]) if whole[j] and np.array_equal(x[:256, j], ids2[:, p].numpy())]
@@ -152,7 +152,7 @@ def find_category_inputs(module: torch.nn.Module, x: np.ndarray, names: list[str
                     "re-number the categories"
                 )
         lookups.append(Lookup(name, call, tuple(cols), int(out.shape[-1]), flat=ids.dim() == 1))
-    return CategoryInputs(tuple(lookups), x.shape[1])
+    return CategoryInputs(tuple(lookups), x.shape[1]) if lookups else None
 
 
 @dataclass(frozen=True)
