@@ -30,7 +30,7 @@ from audit.attribution.quadrature import captum_rule, rule
 from audit.errors import AttributionError
 from audit.results import Crosscheck
 
-__all__ = ["crosscheck", "compare_attributions", "sample_rows", "spearman"]
+__all__ = ["crosscheck", "compare_attributions", "skipped_crosscheck", "sample_rows", "spearman"]
 
 
 def sample_rows(n_rows: int, k: int | str, seed: int) -> np.ndarray:
@@ -190,22 +190,9 @@ def crosscheck(
         raise AttributionError(f"{len(feature_names)} feature names for {n_features} features; pass one per feature")
     idx = sample_rows(n, rows, seed)
     k = idx.shape[0]
-    skip = ""
-    if not native.batch_independent:
-        skip = (
-            "the model couples the rows of a batch: our engine explains each row with the other rows held at "
-            "their values, Captum batches path points of several rows together and so explains a different "
-            "function; there is nothing to compare (put the model in eval mode to cross-check)"
-        )
-    elif method != "gausslegendre" and int(native.steps.min()) < 2:
-        skip = f"Captum's {method} needs at least 2 steps and the native result used 1; cross-check with 2 or more"
-    if skip:
-        return Crosscheck(
-            rows=0, max_abs_diff=None, max_rel_diff=None, rank_spearman=None, passed=None, method=method,
-            n_steps=int(native.steps.max()), tol_abs=float(tol_abs), tol_rel=float(tol_rel),
-            native_median_rel_delta=float(native.rel_delta.median()), captum_version=captum_version(),
-            skipped_reason=skip,
-        )
+    skipped = skipped_crosscheck(native, method, tol_abs, tol_rel)
+    if skipped is not None:
+        return skipped
 
     dtype = native.attributions.dtype
     p = next(iter(model.parameters()), None)
@@ -255,6 +242,28 @@ def crosscheck(
         nat, cap, cap_delta.numpy(), native_rel_delta=native.rel_delta[idx].double().numpy(),
         fx=native.f_x[idx].double().numpy(), fb=native.f_baseline[idx].double().numpy(), method=method,
         steps=steps, fixed_steps=native.n_steps != "auto", tol_abs=tol_abs, tol_rel=tol_rel, describe=describe,
+    )
+
+
+def skipped_crosscheck(native: IGResult, method: str, tol_abs: float, tol_rel: float) -> Crosscheck | None:
+    """The record of a cross-check that cannot run, or None when it can: a model that couples rows (Captum
+    explains another function then), or a Riemann rule at one step (Captum needs two)."""
+    skip = ""
+    if not native.batch_independent:
+        skip = (
+            "the model couples the rows of a batch: our engine explains each row with the other rows held at "
+            "their values, Captum batches path points of several rows together and so explains a different "
+            "function; there is nothing to compare (put the model in eval mode to cross-check)"
+        )
+    elif method != "gausslegendre" and int(native.steps.min()) < 2:
+        skip = f"Captum's {method} needs at least 2 steps and the native result used 1; cross-check with 2 or more"
+    if not skip:
+        return None
+    return Crosscheck(
+        rows=0, max_abs_diff=None, max_rel_diff=None, rank_spearman=None, passed=None, method=method,
+        n_steps=int(native.steps.max()), tol_abs=float(tol_abs), tol_rel=float(tol_rel),
+        native_median_rel_delta=float(native.rel_delta.median()), captum_version=captum_version(),
+        skipped_reason=skip,
     )
 
 

@@ -30,7 +30,7 @@ from captum.attr import LayerIntegratedGradients
 from audit.attribution.arguments import as_target, check_target_range
 from audit.attribution.base import IGResult, model_dtype_device, select_output
 from audit.attribution.captum_ig import POINTS_PER_FORWARD, captum_version
-from audit.attribution.crosscheck import compare_attributions, sample_rows
+from audit.attribution.crosscheck import compare_attributions, sample_rows, skipped_crosscheck
 from audit.attribution.layer import layer_name, logits_of, per_row_args
 from audit.attribution.memory import bytes_per_point
 from audit.attribution.quadrature import captum_rule
@@ -260,22 +260,9 @@ def layer_crosscheck(
         raise AttributionError(f"{len(feature_names)} names for {L} positions; pass one per position")
     idx = sample_rows(n, rows, seed)
     k = idx.shape[0]
-    skip = ""
-    if not native.batch_independent:
-        skip = (
-            "the model couples the rows of a batch: our engine explains each row with the other rows held at "
-            "their values, Captum batches path points of several rows together and so explains a different "
-            "function; there is nothing to compare (put the model in eval mode to cross-check)"
-        )
-    elif method != "gausslegendre" and int(native.steps.min()) < 2:
-        skip = f"Captum's {method} needs at least 2 steps and the native result used 1; cross-check with 2 or more"
-    if skip:
-        return Crosscheck(
-            rows=0, max_abs_diff=None, max_rel_diff=None, rank_spearman=None, passed=None, method=method,
-            n_steps=int(native.steps.max()), tol_abs=float(tol_abs), tol_rel=float(tol_rel),
-            native_median_rel_delta=float(native.rel_delta.median()), captum_version=captum_version(),
-            skipped_reason=skip,
-        )  # fmt: skip
+    skipped = skipped_crosscheck(native, method, tol_abs, tol_rel)
+    if skipped is not None:
+        return skipped
 
     name = layer_name(model, layer)
     dtype = native.attributions.dtype

@@ -54,7 +54,7 @@ from audit.errors import UsageError
 from audit.findings import FindingsInput
 from audit.results import AuditRun, Convergence, Crosscheck, FeatureStat, Finding
 
-__all__ = ["Modality", "OutputSink", "Summary", "ProgressFn", "fixed_class"]
+__all__ = ["Modality", "OutputSink", "Summary", "ProgressFn", "fixed_class", "explained_label"]
 
 ProgressFn = Callable[..., None]  # progress(stage, done, total or None, *, unit="rows"); may have .step(text)
 
@@ -70,6 +70,15 @@ def fixed_class(config: AuditConfig, data_word: str) -> int | None:
         return int(config.class_index)
     except ValueError:
         raise UsageError(f"--class must be a class index (0, 1, ...), got '{config.class_index}'") from None
+
+
+def explained_label(n_outputs: int, fixed: int | None, class_names: tuple[str, ...]) -> str:
+    """What an image or text run explains, for the report: "output 0", "class K (name)" or "predicted class"."""
+    if n_outputs == 1:
+        return "output 0"
+    if fixed is not None:
+        return f"class {fixed} ({class_names[fixed]})"
+    return "predicted class"
 
 
 class OutputSink(Protocol):

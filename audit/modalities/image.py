@@ -47,7 +47,7 @@ from audit.io.images import (
 )
 from audit.io.model import load_model
 from audit.io.tabular import is_table_source
-from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary, fixed_class
+from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary, explained_label, fixed_class
 from audit.modalities.image_units import ImageUnits
 from audit.provenance import make_provenance
 from audit.results import (
@@ -453,11 +453,7 @@ class ImageModality(ImageUnits, Modality):
         return out
 
     def _explained(self) -> str:
-        if self.n_outputs == 1:
-            return "output 0"
-        if self.fixed_class is not None:
-            return f"class {self.fixed_class} ({self.class_names[self.fixed_class]})"
-        return "predicted class"
+        return explained_label(self.n_outputs, self.fixed_class, self.class_names)
 
     def _provenance(self) -> Provenance:
         return make_provenance(self.cfg, self.loaded, image_set_sha256(self.images), self.started)

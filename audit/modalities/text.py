@@ -34,7 +34,7 @@ from audit.config import AuditConfig
 from audit.errors import DataError, ModelLoadError, UsageError
 from audit.findings import FindingsInput
 from audit.io.text import TextModel, load_text_model, parse_labels, read_texts, tokens_table, write_tokens_parquet
-from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary, fixed_class
+from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary, explained_label, fixed_class
 from audit.modalities.text_evidence import TextEvidence
 from audit.modalities.text_units import TextUnits
 from audit.provenance import make_provenance
@@ -313,11 +313,7 @@ class TextModality(TextUnits, TextEvidence, Modality):
         return out
 
     def _explained(self) -> str:
-        if self.n_outputs == 1:
-            return "output 0"
-        if self.fixed_class is not None:
-            return f"class {self.fixed_class} ({self.class_names[self.fixed_class]})"
-        return "predicted class"
+        return explained_label(self.n_outputs, self.fixed_class, self.class_names)
 
     def _baseline_label(self) -> str:
         if self.baseline_kind == "pad":
