@@ -74,7 +74,6 @@ from audit.modalities.base import Modality, OutputSink
 __all__ = ["RayExecutor", "run_ray", "RayRunStats", "last_run", "plan_resources"]
 
 CONNECT_TIMEOUT_S = 3.0
-WAIT_FOR_ACTORS_S = 300  # how long the actor pool may take to start all its actors (model loading included)
 
 
 @dataclass
@@ -164,11 +163,6 @@ def _quiet(ray: Any) -> None:
     ctx.enable_operator_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.verbose_stats_logs = False
-    # start every actor before the first unit is handed out: otherwise the first actor up (often the one on the
-    # driver's node) takes units while the others still load the model, and a slow node gets none (seen in the
-    # two-node test: all 12 units on one node); plan_resources has already checked the cluster can hold them
-    if ctx.wait_for_min_actors_s <= 0:
-        ctx.wait_for_min_actors_s = WAIT_FOR_ACTORS_S
 
 
 def _connect(ray: Any, config: AuditConfig) -> bool:
