@@ -110,11 +110,13 @@ def test_audit_runs_across_two_nodes(two_nodes, tmp_path):
     from audit.executors.ray import last_run
 
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((1200, 5)).astype(np.float32)
+    # enough units (96) that the actor whose node starts it last still gets some: Ray Data hands units to the
+    # actors that are up, and an actor loading its model a few seconds late found none left with 12 units
+    X = rng.standard_normal((9600, 5)).astype(np.float32)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
     df = pd.DataFrame(X, columns=list("abcde"))
-    df.to_parquet(tmp_path / "data.parquet", row_group_size=200, index=False)
+    df.to_parquet(tmp_path / "data.parquet", row_group_size=800, index=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.jit.save(torch.jit.script(model.eval()), str(tmp_path / "m.pt"))
@@ -130,7 +132,7 @@ def test_audit_runs_across_two_nodes(two_nodes, tmp_path):
     assert len(alive) == 2
     got = to_dict(audit.run(tmp_path / "m.pt", tmp_path / "data.parquet", executor="ray", ray_address=two_nodes,
                             workers=2, cpus_per_worker=1, **kwargs))  # fmt: skip
-    assert len(last_run.nodes) == 2 and last_run.units == 12 and last_run.started_cluster
+    assert len(last_run.nodes) == 2 and last_run.units == 96 and last_run.started_cluster
     assert not ray.is_initialized()  # the executor disconnected; the cluster is the fixture's to stop
     want = to_dict(audit.run(tmp_path / "m.pt", tmp_path / "data.parquet", **kwargs))
     for run in (got, want):
