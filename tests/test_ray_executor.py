@@ -10,7 +10,6 @@ same; a model that cannot load on the workers and a cluster that cannot be reach
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -27,6 +26,8 @@ from typer.testing import CliRunner
 
 ray = pytest.importorskip("ray")
 
+from ray_toys import local_ray_instance  # noqa: E402
+
 from audit.cli.main import app  # noqa: E402
 from audit.results import to_dict  # noqa: E402
 
@@ -38,14 +39,7 @@ _EXECUTOR_OPTIONS = {"executor", "ray_address", "workers", "cpus_per_worker", "g
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    if ray.is_initialized():
-        ray.shutdown()
-    # address="local": a new instance even when a 'ray start' cluster of the machine is found
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-             _node_ip_address="127.0.0.1")  # fmt: skip
-    yield
-    ray.shutdown()
+    yield from local_ray_instance(ray)
 
 
 def _script(model: torch.nn.Module, path: Path) -> Path:

@@ -6,8 +6,6 @@ actor), hence ``slow``."""
 from __future__ import annotations
 
 import json
-import logging
-import os
 
 import pytest
 import torch
@@ -17,18 +15,14 @@ from audit.cli.main import app
 from audit.synthetic_text import make_reviews, save_hf_folder, tiny_bert, word_tokenizer
 
 ray = pytest.importorskip("ray")
+from ray_toys import local_ray_instance  # noqa: E402
+
 pytest.importorskip("ray.data")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-             _node_ip_address="127.0.0.1")  # fmt: skip
-    yield
-    ray.shutdown()
+    yield from local_ray_instance(ray)
 
 
 @pytest.mark.slow
