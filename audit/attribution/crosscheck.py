@@ -30,7 +30,9 @@ from audit.attribution.quadrature import captum_rule, rule
 from audit.errors import AttributionError
 from audit.results import Crosscheck
 
-__all__ = ["crosscheck", "compare_attributions", "skipped_crosscheck", "sample_rows", "spearman"]
+__all__ = [
+    "crosscheck", "compare_attributions", "skipped_crosscheck", "check_crosscheck_arguments", "sample_rows", "spearman",
+]
 
 
 def sample_rows(n_rows: int, k: int | str, seed: int) -> np.ndarray:
@@ -167,23 +169,8 @@ def crosscheck(
         For a model that couples rows (``native.batch_independent`` False), or a Riemann rule with 1 step (Captum
         needs 2), nothing is compared: ``rows`` is 0, the differences are NaN and ``skipped_reason`` says why.
     """
-    if not isinstance(native, IGResult):
-        raise AttributionError("native must be the IGResult of integrated_gradients on the same rows")
-    method = native.method if method is None else method
-    n_steps = native.n_steps if n_steps is None else n_steps
-    if method != native.method or n_steps != native.n_steps:
-        raise AttributionError(
-            f"the native result used {native.method} with n_steps={native.n_steps}, the cross-check was asked for "
-            f"{method} with n_steps={n_steps}; cross-check with the same method and steps"
-        )
-    if not (tol_abs >= 0 and tol_rel >= 0 and tol_abs + tol_rel > 0):
-        raise AttributionError(f"tolerances must be >= 0 and not both 0, got tol_abs={tol_abs}, tol_rel={tol_rel}")
-    if not isinstance(x, torch.Tensor) or tuple(x.shape) != tuple(native.attributions.shape):
-        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise AttributionError(
-            f"inputs {got} do not match the native attributions {tuple(native.attributions.shape)}; pass the rows "
-            "the native result explained"
-        )
+    method, n_steps = check_crosscheck_arguments(native, x, method, n_steps, tol_abs, tol_rel,
+                                                 engine="integrated_gradients", what="inputs")
     n, fs = x.shape[0], tuple(x.shape[1:])
     n_features = int(np.prod(fs))
     if feature_names is not None and len(feature_names) != n_features:
@@ -243,6 +230,38 @@ def crosscheck(
         fx=native.f_x[idx].double().numpy(), fb=native.f_baseline[idx].double().numpy(), method=method,
         steps=steps, fixed_steps=native.n_steps != "auto", tol_abs=tol_abs, tol_rel=tol_rel, describe=describe,
     )
+
+
+def check_crosscheck_arguments(
+    native: object, x: object, method: str | None, n_steps: int | str | None, tol_abs: float, tol_rel: float, *,
+    engine: str, what: str,
+) -> tuple[str, int | str]:
+    """The method and steps of a cross-check of ``native`` (an :class:`IGResult` of ``engine`` on rows ``x``):
+    given ones must be native's own; the tolerances must allow agreement; ``x`` must be the rows it explained.
+
+    Raises
+    ------
+    AttributionError
+        Any of those not so.
+    """
+    if not isinstance(native, IGResult):
+        raise AttributionError(f"native must be the IGResult of {engine} on the same rows")
+    method = native.method if method is None else method
+    n_steps = native.n_steps if n_steps is None else n_steps
+    if method != native.method or n_steps != native.n_steps:
+        raise AttributionError(
+            f"the native result used {native.method} with n_steps={native.n_steps}, the cross-check was asked for "
+            f"{method} with n_steps={n_steps}; cross-check with the same method and steps"
+        )
+    if not (tol_abs >= 0 and tol_rel >= 0 and tol_abs + tol_rel > 0):
+        raise AttributionError(f"tolerances must be >= 0 and not both 0, got tol_abs={tol_abs}, tol_rel={tol_rel}")
+    if not isinstance(x, torch.Tensor) or tuple(x.shape) != tuple(native.attributions.shape):
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise AttributionError(
+            f"{what} {got} do not match the native attributions {tuple(native.attributions.shape)}; pass the rows "
+            "the native result explained"
+        )
+    return method, n_steps
 
 
 def skipped_crosscheck(native: IGResult, method: str, tol_abs: float, tol_rel: float) -> Crosscheck | None:

@@ -30,7 +30,12 @@ from captum.attr import LayerIntegratedGradients
 from audit.attribution.arguments import as_target, check_target_range
 from audit.attribution.base import IGResult, model_dtype_device, select_output
 from audit.attribution.captum_ig import POINTS_PER_FORWARD, captum_version
-from audit.attribution.crosscheck import compare_attributions, sample_rows, skipped_crosscheck
+from audit.attribution.crosscheck import (
+    check_crosscheck_arguments,
+    compare_attributions,
+    sample_rows,
+    skipped_crosscheck,
+)
 from audit.attribution.layer import layer_name, logits_of, per_row_args
 from audit.attribution.memory import bytes_per_point
 from audit.attribution.quadrature import captum_rule
@@ -238,23 +243,8 @@ def layer_crosscheck(
         As :func:`audit.attribution.crosscheck.crosscheck` returns it; skipped (``rows == 0``, the reason in
         ``skipped_reason``) for a model that couples rows or a Riemann rule with 1 step.
     """
-    if not isinstance(native, IGResult):
-        raise AttributionError("native must be the IGResult of layer_integrated_gradients on the same rows")
-    method = native.method if method is None else method
-    n_steps = native.n_steps if n_steps is None else n_steps
-    if method != native.method or n_steps != native.n_steps:
-        raise AttributionError(
-            f"the native result used {native.method} with n_steps={native.n_steps}, the cross-check was asked for "
-            f"{method} with n_steps={n_steps}; cross-check with the same method and steps"
-        )
-    if not (tol_abs >= 0 and tol_rel >= 0 and tol_abs + tol_rel > 0):
-        raise AttributionError(f"tolerances must be >= 0 and not both 0, got tol_abs={tol_abs}, tol_rel={tol_rel}")
-    if not isinstance(input_ids, torch.Tensor) or tuple(input_ids.shape) != tuple(native.attributions.shape):
-        got = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
-        raise AttributionError(
-            f"input_ids {got} do not match the native attributions {tuple(native.attributions.shape)}; pass the rows "
-            "the native result explained"
-        )
+    method, n_steps = check_crosscheck_arguments(native, input_ids, method, n_steps, tol_abs, tol_rel,
+                                                 engine="layer_integrated_gradients", what="input_ids")
     n, L = input_ids.shape
     if feature_names is not None and len(feature_names) != L:
         raise AttributionError(f"{len(feature_names)} names for {L} positions; pass one per position")
