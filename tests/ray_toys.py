@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Iterator
+
+import pytest
+
+
+def import_ray():
+    """Ray, or a skip where the extra is not installed; in CI (which installs it) a missing Ray fails, never
+    skips."""
+    if os.environ.get("CI"):
+        importlib.import_module("ray.data")
+        return importlib.import_module("ray")
+    pytest.importorskip("ray.data")
+    return pytest.importorskip("ray")
 
 
 def local_ray_instance(ray) -> Iterator[None]:

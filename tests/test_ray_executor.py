@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from ray_toys import import_ray, local_ray_instance  # noqa: E402
 from typer.testing import CliRunner
 
-ray = pytest.importorskip("ray")
+ray = import_ray()
 
-from ray_toys import local_ray_instance  # noqa: E402
 
 from audit.cli.main import app  # noqa: E402
 from audit.results import to_dict  # noqa: E402

@@ -9,15 +9,14 @@ import json
 
 import pytest
 import torch
+from ray_toys import import_ray, local_ray_instance  # noqa: E402
 from typer.testing import CliRunner
 
 from audit.cli.main import app
 from audit.synthetic_text import make_reviews, save_hf_folder, tiny_bert, word_tokenizer
 
-ray = pytest.importorskip("ray")
-from ray_toys import local_ray_instance  # noqa: E402
+ray = import_ray()
 
-pytest.importorskip("ray.data")
 
 
 @pytest.fixture(scope="module", autouse=True)
