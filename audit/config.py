@@ -60,9 +60,9 @@ class Thresholds:
     noise_min_share_factor: float = 1.0
     # noise_leakage by neutralisation fails (not warns) from this multiple of the uniform share
     noise_fail_share_factor: float = 2.0
-    # target leakage: the feature alone explains this much of the target (the neighbour R^2 / tau of
-    # audit.analysis.univariate_power: the share of the target's variance, or of the label's Gini impurity, the
-    # feature explains alone; 1 = it determines the target) and carries real attribution (real_share_factor)
+    # target leakage of regressors: the feature alone explains this much of the target (the neighbour R^2 of
+    # audit.analysis.univariate_power, the share of the target's variance the feature explains alone; 1 = it
+    # determines the target), point score and subsampling lower bound alike
     leak_univariate: float = 0.95
     # concentration: top-1 share (warn) and top-3 share (warn)
     top1_share: float = 0.50
@@ -94,6 +94,15 @@ class Thresholds:
     spurious_min_flip: float = 0.20
     # image spatial leakage: share of the mean |attribution| map in a fixed region outside the centre
     spatial_share: float = 0.30
+    # target leakage of classifiers: the lower 95% bound of the worst class's recall under the best single-feature
+    # rule (audit.analysis.separation) reaches this: the feature alone tells the class on nearly every row
+    leak_separation: float = 0.93
+    # target leakage fails (not warns) when the leaking feature is among the model's top 3 or carries this multiple
+    # of the uniform share 1 / n_features (the model leans on it heavily)
+    leak_fail_share_factor: float = 2.0
+    # a feature whose point score reaches this (it separates or orders every audited row) warns even when the
+    # rows are too few for its lower bound to reach the bar
+    leak_perfect: float = 0.99
 
     def __post_init__(self) -> None:
         # every threshold is a number; shares, fractions, probabilities and correlations lie in [0, 1]
@@ -103,6 +112,7 @@ class Thresholds:
             "top1_share", "top3_share",
             "slice_spearman", "drift_weighted_ks", "drift_feature_ks", "baseline_max_prob",
             "crosscheck_min_spearman", "spatial_share", "spurious_min_shift", "spurious_min_flip",
+            "leak_separation", "leak_perfect",
         }  # fmt: skip
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
@@ -135,6 +145,7 @@ class AuditConfig:
     n_steps: int | str = "auto"  # int or "auto"
     max_steps: int = 1024  # the most steps n_steps="auto" may give a row
     noise_features: tuple[str, ...] = ()  # glob patterns
+    groups: tuple[str, ...] = ()  # "NAME=GLOB": columns ranked and judged as one feature (one-hot blocks: found)
     slice_col: str | None = None
     reference: Path | None = None
     crosscheck_rows: int | str = 256  # int or "all"
@@ -261,7 +272,7 @@ def load_toml(path: Path | None) -> dict[str, Any]:
                         f"'{path}': unknown threshold '{tk}'; known: {', '.join(sorted(known_t))}"
                     )
             out["thresholds"] = {tk.replace("-", "_"): tv for tk, tv in value.items()}
-        elif k in known:
+        elif k in known or k == "group":
             out[k] = value
         else:
             raise UsageError(f"'{path}': unknown option '{key}'; see 'audit run --help' for the names")
@@ -330,7 +341,9 @@ def build_config(flags: dict[str, Any], toml_path: Path | None = None) -> AuditC
         merged["n_steps"] = _parse_int_or(merged["n_steps"], "auto", "--n-steps")
     if "crosscheck_rows" in merged:
         merged["crosscheck_rows"] = _parse_int_or(merged["crosscheck_rows"], "all", "--crosscheck-rows")
-    for key in ("drop", "noise_features", "formats", "class_names"):
+    if "group" in merged:  # audit.toml may say group = [...] as the flag is --group
+        merged["groups"] = merged.pop("group")
+    for key in ("drop", "noise_features", "formats", "class_names", "groups"):
         if key in merged:
             merged[key] = _split(merged[key])
     if "formats" in merged:

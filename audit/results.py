@@ -34,6 +34,7 @@ __all__ = [
     "Severity",
     "Verdict",
     "FeatureStat",
+    "FeatureGroup",
     "Finding",
     "Convergence",
     "Crosscheck",
@@ -98,6 +99,15 @@ class FeatureStat:
     ci_high: float
     rank_ci_low: int = 0  # bootstrap 95% interval of the rank (0 = not computed)
     rank_ci_high: int = 0
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """Columns ranked and judged as one feature (:mod:`audit.analysis.groups`)."""
+
+    name: str
+    members: tuple[str, ...]
+    kind: str  # "one-hot" | "one-hot (a dropped level)" | "declared"
 
 
 @dataclass(frozen=True)
@@ -314,6 +324,9 @@ class AuditRun:
     task_reason: str = ""  # how the task was chosen: "binary classification, detected: one output and ..."
     class_names: tuple[str, ...] = ()  # labels of the model's outputs, when known
     signed_class: str = ""  # the class the direction samples explain (classifiers), e.g. "1" or "malignant"
+    groups: tuple[FeatureGroup, ...] = ()  # one-hot blocks and --group declarations
+    # the grouped ranking: each group one entry (mean |sum of its members' attributions|), other columns as they are
+    group_features: tuple[FeatureStat, ...] = ()
 
     def save(self, folder: str | Path, formats: typing.Sequence[str] = ("json", "html", "pdf")) -> dict[str, Path]:
         """Write ``audit.json`` and the reports into ``folder`` (all or nothing, as ``audit run`` does).

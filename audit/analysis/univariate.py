@@ -215,11 +215,16 @@ def univariate_lower_bound(
     level: float = 0.95,
     max_rows: int = 20_000,
 ) -> np.ndarray:
-    """Lower end of a percentile bootstrap interval of :func:`univariate_power` for some columns.
+    """Lower end of a subsampling interval of :func:`univariate_power` for some columns: the ``(1 - level) / 2``
+    quantile of the score on random halves of the rows, drawn without replacement.
 
-    A feature that truly determines the target keeps its score of 1 in every resample (the rows stay perfectly
+    A feature that truly determines the target keeps its score of 1 in every subsample (the rows stay perfectly
     ordered), while a strong real feature scored on a few dozen rows (iris petal length on 45 rows: 0.96) falls
-    well below it in many resamples; the lower bound tells the two apart where the point score cannot.
+    well below it in many; the lower bound tells the two apart where the point score cannot. Halves, not a
+    bootstrap: a bootstrap resample repeats rows, each copy sorts beside itself with the same target, and the
+    score of a resample then sits above the score of the data (iris petal width on 150 rows: 0.896, bootstrap
+    2.5% quantile 0.848 but wine's flavanoids 0.61 -> 0.67), so its "lower bound" was no bound. A half-sample has
+    the spread of a sample half the size, which makes the bound conservative.
 
     Parameters
     ----------
@@ -308,12 +313,13 @@ def _resampled_quantile(
         keep = rng.choice(X.shape[0], size=max_rows, replace=False)
         X, y = X[keep], y[keep]
     Xc = X[:, cols]  # (n, len(cols))
+    half = max(Xc.shape[0] // 2, 3)
     scores = np.empty((draws, len(cols)))
     for b in range(draws):
         if shuffle_target:
             scores[b] = univariate_power(Xc, y[rng.permutation(y.shape[0])], task)
-        else:
-            idx = rng.integers(0, Xc.shape[0], size=Xc.shape[0])
+        else:  # half the rows without replacement: a resample with repeats puts each copy beside itself
+            idx = rng.choice(Xc.shape[0], size=half, replace=False)
             scores[b] = univariate_power(Xc[idx], y[idx], task)
     out[cols] = np.quantile(scores, q, axis=0)
     return out

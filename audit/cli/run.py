@@ -47,6 +47,8 @@ def run_command(
                                   "Default 1024."),
     noise_features: list[str] = typer.Option(None, "--noise-features", help="Glob of features you know are noise "
                                              "(repeatable), e.g. 'noise_*'."),
+    groups: list[str] = typer.Option(None, "--group", help="NAME=GLOB: rank and judge these columns as one feature "
+                                     "(repeatable), e.g. 'region=region_*'. One-hot blocks are found on their own."),
     slice_col: str = typer.Option(None, "--slice-col", help="Column whose groups' attribution profiles are compared."),
     reference: str = typer.Option(None, "--reference", help="Reference data (e.g. train.csv) for drift on the "
                                   "features that matter."),
@@ -96,7 +98,7 @@ def run_command(
         "trust_model": trust_model, "class_index": class_index, "kind": kind, "task": task, "class_names": class_names,
         "sep": sep, "neutralise": neutralise, "out": out, "baseline": baseline,
         "method": method, "n_steps": n_steps, "max_steps": max_steps, "noise_features": noise_features,
-        "slice_col": slice_col,
+        "groups": groups, "slice_col": slice_col,
         "reference": reference, "crosscheck_rows": crosscheck_rows, "device": device, "dtype": dtype,
         "bf16": bf16, "seed": seed, "formats": formats, "fail_on": fail_on, "quiet": quiet,
         "memory_budget_mb": memory_budget_mb, "n_boot": n_boot, "labels": labels, "image_size": image_size,

@@ -82,6 +82,14 @@ class FindingsInput:
     token_masking : tuple of TokenMaskingStat
         Text runs: what masking each candidate token does (:mod:`audit.analysis.tokens`); switches on
         ``spurious_token``.
+    unit_stats : tuple of FeatureStat
+        The grouped ranking (:mod:`audit.analysis.groups`) when the run has feature groups, else empty. When
+        given, ``univariate``, ``univariate_low``, ``univariate_reverse``, ``separation`` and ``separation_low``
+        hold one value per unit, in the order of ``unit_names``, and ``target_leakage`` judges the units.
+    unit_names : tuple of str
+        The units (groups and ungrouped columns) in that order.
+    separation, separation_low : ndarray of shape (n_units,), optional
+        Classifiers: :func:`audit.analysis.separation.rule_separation` (NaN where not computed).
     """
 
     task: str
@@ -108,6 +116,10 @@ class FindingsInput:
     spatial_groups: np.ndarray | None = None
     spatial_group_names: tuple[str, ...] = ()
     token_masking: tuple[TokenMaskingStat, ...] = ()
+    unit_stats: tuple[FeatureStat, ...] = ()
+    unit_names: tuple[str, ...] = ()
+    separation: np.ndarray | None = None
+    separation_low: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -115,6 +127,10 @@ class FindingsInput:
         object.__setattr__(self, "stats", tuple(self.stats))
         if not self.stats:
             raise UsageError("FindingsInput needs the global ranking (stats); run global_ranking first")
+        object.__setattr__(self, "unit_stats", tuple(self.unit_stats))
+        object.__setattr__(self, "unit_names", tuple(self.unit_names))
+        if set(self.unit_names) != {s.name for s in self.unit_stats} or len(self.unit_names) != len(self.unit_stats):
+            raise UsageError("unit_names must list exactly the units of unit_stats")
         if not self.names:
             if self.univariate is not None or self.identifier is not None:
                 raise UsageError("pass names (column order) together with univariate / identifier arrays")

@@ -1,8 +1,23 @@
 """Leakage detectors: the model leans on a column that would not exist, or mean nothing, at prediction time.
 
-- ``target_leakage`` (fail): the feature alone predicts the target almost perfectly
-  (:func:`audit.analysis.univariate_power` ``>= leak_univariate``) and carries real attribution
-  (``share >= real_share_factor / n_features``, or rank 1).
+- ``target_leakage``: the feature (or feature group) alone determines the target, and the model draws on it.
+  "Alone determines" is judged on its own terms, with a bound that knows how many rows it has:
+
+  - classifiers: the best single-feature rule (:func:`audit.analysis.separation.rule_separation`: at most
+    ``n_classes + 1`` intervals of the column's values, or one class per value of a column with few values) is
+    right on nearly every row of *every* class: the lower bound of its worst class's recall reaches
+    ``leak_separation`` (0.93). A perfect separator gets there from 36 rows in its smallest class; a rule
+    that holds on 97% of every class from about 120 rows per class, 99% from about 50;
+  - regressors: the neighbour R^2 of :func:`audit.analysis.univariate_power` (the share of the target's
+    variance the feature explains alone) and its subsampling lower bound reach ``leak_univariate`` (0.95).
+
+  ``fail`` when the model leans on it heavily (one of its top :data:`LEAK_FAIL_RANK` features, or
+  ``share >= leak_fail_share_factor / n_features``),
+  ``warn`` when it draws on it less (``share >= real_share_factor / n_features``). A feature that separates the
+  audited rows perfectly (``>= leak_perfect``) while they are too few for the bound to reach the bar is a
+  ``warn`` that says so. How much the target explains the feature (the reverse score: about 1 for a near-copy of
+  the label, much less for a follow-up time that is 0 for one class and 1-120 days for the other) is reported
+  as evidence, never used as a gate: a leak with spread within a class is still a leak.
 - ``identifier_leakage`` (warn; fail when it is the top feature): the column looks like a row identifier
   (:func:`audit.analysis.identifier_like`) and has real attribution (``share >= real_share_factor / n_features``).
 """
@@ -13,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from audit.analysis.univariate import univariate_measure
+from audit.analysis.univariate import canonical_task, univariate_measure
 from audit.config import Thresholds
 from audit.errors import UsageError
 from audit.findings._common import check_stats, num, pct, real_bar
@@ -31,6 +46,7 @@ __all__ = [
 ]
 
 TARGET_CODE = "target_leakage"
+LEAK_FAIL_RANK = 3  # a leak among the model's top 3 features (or above leak_fail_share_factor) fails
 IDENTIFIER_CODE = "identifier_leakage"
 
 
@@ -43,85 +59,105 @@ def detect_target_leakage(
     task: str = "regression",
     univariate_low: np.ndarray | None = None,
     reverse: np.ndarray | None = None,
+    separation: np.ndarray | None = None,
+    separation_low: np.ndarray | None = None,
 ) -> list[Finding]:
-    """Flag features that alone predict the target almost perfectly and that the model draws on.
-
-    "Draws on" is the real-attribution bar the other detectors use, ``share >= real_share_factor / n_features``
-    (a quarter of the uniform share by default), or rank 1: a planted copy of the
-    label that the model ranks second behind a legitimate feature is as much a leak as one it ranks first, and
-    only a model that ignores the column (share below the bar) is left alone. False alarms are kept out by the
-    univariate bar, not by the share: :func:`audit.analysis.univariate_power` is an R^2-scale score (the share
-    of the target's variance, or of the label's Gini impurity, the feature explains alone), and no feature of
-    scikit-learn's breast-cancer, wine, iris, digits or diabetes sets reaches 0.90 (iris petal width, which
-    separates only setosa perfectly: 0.896), while a label plus N(0, 0.01) or N(0, 0.1 std) noise scores
-    0.99-1.00.
+    """Flag features that alone determine the target and that the model draws on (module notes).
 
     Parameters
     ----------
     stats : sequence of FeatureStat
-        The global ranking.
+        The ranking the features are judged by (the grouped ranking when the run has feature groups).
     names : sequence of str of length n_features
-        Feature names in column order (the order of ``univariate``).
+        Feature names in the order of the arrays.
     univariate : ndarray of shape (n_features,)
-        :func:`audit.analysis.univariate_power` of each column, in [0, 1].
-    reverse : ndarray of shape (n_features,), optional
-        :func:`audit.analysis.univariate.target_explains` of the same columns (NaN elsewhere). When given, a column
-        is flagged only if the target also explains it: a leak is derived from the target, so it is nearly a
-        function of it, while a real feature that happens to separate the classes still varies within each.
+        :func:`audit.analysis.univariate_power` of each feature, in [0, 1]; the score for regressors, and for
+        classifiers when ``separation`` is not given.
     univariate_low : ndarray of shape (n_features,), optional
-        :func:`audit.analysis.univariate.univariate_lower_bound` of the columns whose score reaches the bar (NaN
-        elsewhere). When given, a column is flagged only if the lower bound reaches the bar too: a perfect
-        separator keeps 1 in every resample, a strong real feature on few rows does not.
+        :func:`audit.analysis.univariate.univariate_lower_bound` where computed (NaN elsewhere); without it the
+        point score stands for its bound.
+    reverse : ndarray of shape (n_features,), optional
+        :func:`audit.analysis.univariate.target_explains` (NaN elsewhere): evidence only.
+    separation, separation_low : ndarray of shape (n_features,), optional
+        :func:`audit.analysis.separation.rule_separation` (worst-class recall of the best rule and its lower
+        bound; NaN where not computed): the score of classifiers.
     thresholds : Thresholds
-        Uses ``leak_univariate`` and ``real_share_factor``.
+        Uses ``leak_separation``, ``leak_univariate``, ``leak_perfect``, ``leak_fail_share_factor`` and
+        ``real_share_factor``.
     task : str, default="regression"
         A task name of :func:`audit.analysis.univariate.univariate_power` or
-        :data:`audit.analysis.task.TASK_NAMES`; names the score in the message.
+        :data:`audit.analysis.task.TASK_NAMES`.
 
     Returns
     -------
     list of Finding
-        One ``fail`` per flagged feature, in rank order.
+        One ``fail`` or ``warn`` per flagged feature, in rank order.
     """
     stats = check_stats(stats)
     power = _aligned(univariate, names, stats, "univariate power")
     low = None if univariate_low is None else _aligned(univariate_low, names, stats, "univariate lower bounds")
     rev = None if reverse is None else _aligned(reverse, names, stats, "reverse scores")
-    measure = univariate_measure(task)
-    bar = real_bar(thresholds.real_share_factor, len(stats))
+    classes = "classification" in canonical_task(task) and separation is not None
+    if classes:
+        power = _aligned(separation, names, stats, "separation scores")
+        low = None if separation_low is None else _aligned(separation_low, names, stats, "separation bounds")
+        measure, bar = "worst-class recall of its best rule", thresholds.leak_separation
+    else:
+        measure, bar = univariate_measure(task), thresholds.leak_univariate
+    real = real_bar(thresholds.real_share_factor, len(stats))
+    heavy_bar = real_bar(thresholds.leak_fail_share_factor, len(stats))
     findings: list[Finding] = []
     for s in stats:
         u = float(power[s.name])
-        draws = s.share >= bar or s.rank == 1
-        lo = None if low is None else float(low[s.name])
-        back = None if rev is None else float(rev[s.name])
-        sure = lo is None or (np.isfinite(lo) and lo >= thresholds.leak_univariate)
-        sure = sure and (back is None or (np.isfinite(back) and back >= thresholds.leak_univariate))
-        if u >= thresholds.leak_univariate and sure and draws:
-            findings.append(
-                Finding(
-                    code=TARGET_CODE,
-                    severity=Severity.FAIL,
-                    features=(s.name,),
-                    message=(
-                        f"'{s.name}' alone predicts the target almost perfectly ({measure} {u:.3f}, where 1 means "
-                        f"it determines the target) and the model draws on it ({pct(s.share)} of all attribution, "
-                        f"rank {s.rank}), so it is probably derived from the target and will not be there when "
-                        "the model is used."
-                    ),
-                    evidence={
-                        "univariate_power": num(u),
-                        "univariate_ci_low": num(lo) if lo is not None else None,
-                        "target_explains_feature": num(back) if back is not None else None,
-                        "measure": measure,
-                        "share": num(s.share),
-                        "rank": s.rank,
-                        "min_univariate_power": num(thresholds.leak_univariate),
-                        "min_share": num(bar),
-                    },
-                )
-            )
+        if not np.isfinite(u):
+            continue
+        lo = u if low is None or not np.isfinite(low[s.name]) else float(low[s.name])
+        back = None if rev is None else rev[s.name]
+        draws = s.share >= real or s.rank == 1
+        heavy = s.rank <= LEAK_FAIL_RANK or s.share >= heavy_bar
+        sure = u >= bar and lo >= bar
+        perfect = u >= thresholds.leak_perfect
+        if not draws or not (sure or perfect):
+            continue
+        severity = Severity.FAIL if sure and heavy else Severity.WARN
+        findings.append(Finding(
+            code=TARGET_CODE,
+            severity=severity,
+            features=(s.name,),
+            message=_leak_message(s, u, lo, bar, measure, sure, classes, back),
+            evidence={
+                "score": num(u),
+                "score_ci_low": num(lo),
+                "measure": measure,
+                "min_score": num(bar),
+                "univariate_power": num(float(univariate[list(names).index(s.name)])),
+                "target_explains_feature": num(float(back)) if back is not None and np.isfinite(back) else None,
+                "share": num(s.share),
+                "rank": s.rank,
+                "min_share": num(real),
+                "fail_share": num(heavy_bar),
+            },
+        ))
     return findings
+
+
+def _leak_message(s: FeatureStat, u: float, lo: float, bar: float, measure: str, sure: bool, classes: bool,
+                  back: float | None) -> str:
+    what = "tells the class on its own" if classes else "predicts the target on its own"
+    lean = f"the model puts {pct(s.share)} of its attribution on it (rank {s.rank})"
+    copy = ""
+    if back is not None and np.isfinite(back):
+        copy = (" It is close to a copy of the target (the target explains "
+                f"{pct(back)} of it)." if back >= 0.95 else
+                f" It varies within a class (the target explains {pct(back)} of it), as a value recorded after the "
+                "outcome often does.")
+    if not sure:
+        return (f"'{s.name}' {what} on every audited row ({measure} {u:.3f}) and {lean}, but the rows are too few "
+                f"to be sure it would on more (lower bound {lo:.3f}, below {bar:.2f}); check that it is known before "
+                "the outcome, or audit more rows." + copy)
+    return (f"'{s.name}' {what} ({measure} {u:.3f}, at least {lo:.3f} at 95% confidence) and {lean}, so it is "
+            "probably recorded after the outcome or derived from it and will not be there when the model is used; "
+            "drop it unless it is known at prediction time." + copy)
 
 
 def detect_identifier_leakage(
@@ -182,13 +218,15 @@ def detect(
     task: str = "regression",
     univariate_low: np.ndarray | None = None,
     reverse: np.ndarray | None = None,
+    separation: np.ndarray | None = None,
+    separation_low: np.ndarray | None = None,
 ) -> list[Finding]:
     """Both leakage detectors; each runs only when its input (``univariate`` / ``identifier``) is given."""
     out: list[Finding] = []
     if univariate is not None:
         out += detect_target_leakage(
             stats=stats, names=names, univariate=univariate, thresholds=thresholds, task=task,
-            univariate_low=univariate_low, reverse=reverse,
+            univariate_low=univariate_low, reverse=reverse, separation=separation, separation_low=separation_low,
         )
     if identifier is not None:
         out += detect_identifier_leakage(stats=stats, names=names, identifier=identifier, thresholds=thresholds)
@@ -207,9 +245,11 @@ def _aligned(values: np.ndarray, names: Sequence[str], stats: tuple[FeatureStat,
 
 
 def _detect_target(inp: FindingsInput, thresholds: Thresholds) -> list[Finding]:
+    grouped = bool(inp.unit_stats)  # with feature groups the leak scores are per group / ungrouped column
     return detect_target_leakage(
-        stats=inp.stats, names=inp.names, univariate=inp.univariate, thresholds=thresholds, task=inp.task,
-        univariate_low=inp.univariate_low, reverse=inp.univariate_reverse,
+        stats=inp.unit_stats if grouped else inp.stats, names=inp.unit_names if grouped else inp.names,
+        univariate=inp.univariate, thresholds=thresholds, task=inp.task, univariate_low=inp.univariate_low,
+        reverse=inp.univariate_reverse, separation=inp.separation, separation_low=inp.separation_low,
     )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ import torch
 
 from audit import probes
 from audit.analysis.accumulate import BlockAccumulators
+from audit.analysis.groups import Units, find_groups, group_ranking, parse_group_option
 from audit.analysis.ranking import global_ranking
 from audit.analysis.streaming import ColumnStats
 from audit.analysis.task import TaskInfo, resolve_task
@@ -85,6 +86,7 @@ class TabularModality(TabularEvidence, Modality):
         self.notes.extend(spec.notes)
         self.names = list(spec.features)
         self.declared = self._declared_noise()
+        self.declared_groups = parse_group_option(cfg.groups)
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
         self.model = self.given_model or load_model(
@@ -155,7 +157,7 @@ class TabularModality(TabularEvidence, Modality):
 
     def worker_state(self) -> dict[str, Any]:
         keep = ("cfg", "source", "spec", "names", "declared", "n_outputs", "baseline", "baseline_label", "info",
-                "task", "delta_floor", "engine", "rng_seed", "categories", "category_baseline")
+                "task", "delta_floor", "engine", "rng_seed", "categories", "category_baseline", "declared_groups")
         return {**{k: getattr(self, k) for k in keep}, "model": self.worker_model()}
 
     @classmethod
@@ -214,6 +216,10 @@ class TabularModality(TabularEvidence, Modality):
         xc = self._crosscheck()
         self.step("bootstrap intervals")
         stats = self._ranking()
+        self.groups = find_groups(self.sample.get("X"), self.names, self.declared_groups)
+        self.units = Units(self.names, self.groups)
+        unit_stats = group_ranking(self.sample.get("A"), self.units, n_boot=cfg.n_boot, seed=cfg.seed) if (
+            self.groups) else ()
         extra = self._model_evidence(stats)
         slices = self._slices(stats)
         drift_stats, n_ref_rows = self._drift(stats)
@@ -226,6 +232,10 @@ class TabularModality(TabularEvidence, Modality):
             univariate=extra["univariate"],
             univariate_low=extra["univariate_low"],
             univariate_reverse=extra["univariate_reverse"],
+            separation=extra["separation"],
+            separation_low=extra["separation_low"],
+            unit_stats=unit_stats,
+            unit_names=self.units.names if self.groups else (),
             identifier=extra["identifier"],
             neutralisation=extra["neutralisation"],
             baseline_output=extra["baseline_output"],
@@ -239,7 +249,7 @@ class TabularModality(TabularEvidence, Modality):
             n_ref_rows=n_ref_rows,
             class_names=tuple(cfg.class_names),
         )
-        return Summary(stats, conv, xc, inp, {"slices": slices, "drift": drift_stats})
+        return Summary(stats, conv, xc, inp, {"slices": slices, "drift": drift_stats, "groups": unit_stats})
 
     def record(self, summary: Summary, findings: tuple[Finding, ...], sink: OutputSink | None) -> AuditRun:
         cfg = self.cfg
@@ -269,6 +279,8 @@ class TabularModality(TabularEvidence, Modality):
             task_reason=self.info.reason,
             class_names=tuple(cfg.class_names),
             signed_class=signed_class,
+            groups=self.groups,
+            group_features=summary.extra["groups"],
         )
 
     # --- helpers of the stages ------------------------------------------------------------------------

@@ -16,15 +16,12 @@ import torch
 from audit import probes
 from audit.analysis.accumulate import RowSample
 from audit.analysis.agreement import drift, slice_profiles
+from audit.analysis.groups import merge_blocks
 from audit.analysis.identifiers import identifier_like
+from audit.analysis.leak_scores import leak_scores
 from audit.analysis.neutralisation import NeutralisationStat, benefit_interval, correlated_groups
 from audit.analysis.ranking import class_rankings, global_ranking
-from audit.analysis.univariate import (
-    target_explains,
-    univariate_lower_bound,
-    univariate_null_quantile,
-    univariate_power,
-)
+from audit.analysis.univariate import univariate_null_quantile, univariate_power
 from audit.attribution.native import IGResult, integrated_gradients
 from audit.errors import DataError
 from audit.io.tabular import TableSpec, inspect_table, iter_chunks
@@ -40,8 +37,8 @@ class TabularEvidence:
         X = self.sample.get("X")
         dev = self.cfg.device
         out: dict = {
-            "univariate": None, "univariate_low": None, "univariate_reverse": None,
-            "identifier": identifier_like(X, self.names), "neutralisation": (),
+            "univariate": None, "univariate_low": None, "univariate_reverse": None, "separation": None,
+            "separation_low": None, "identifier": identifier_like(X, self.names), "neutralisation": (),
         }
         bo = probes.baseline_outputs(self.model.module, self.baseline, device=dev)
         fx = self.sample.get("fx")
@@ -63,10 +60,11 @@ class TabularEvidence:
             return out
         self._check_labels(y)
         self.step("leakage scores")
-        out["univariate"] = u = univariate_power(X, y, self.task)
-        near = np.flatnonzero(u >= self.cfg.thresholds.leak_univariate)
-        out["univariate_low"] = univariate_lower_bound(X, y, self.task, near, seed=self.cfg.seed)
-        out["univariate_reverse"] = target_explains(X, y, near)
+        scores = leak_scores(X, y, self.task, self.units, univariate_bar=self.cfg.thresholds.leak_univariate,
+                             seed=self.cfg.seed)
+        out["univariate"], out["univariate_low"] = scores.univariate, scores.univariate_low
+        out["univariate_reverse"] = scores.reverse
+        out["separation"], out["separation_low"] = scores.separation, scores.separation_low
         out["neutralisation"] = self._neutralisation(stats, X, y)
         return out
 
@@ -80,8 +78,9 @@ class TabularEvidence:
         Xe, ye = X[rows], y[rows]
         share = {s.name: s.share for s in stats}
         bar = cfg.thresholds.noise_min_share_factor / len(self.names)
+        blocks = [m for m in self.units.members if len(m) > 1]  # a feature group is taken away whole
         groups = [
-            g for g in correlated_groups(Xe, cfg.thresholds.noise_group_corr)
+            g for g in merge_blocks(correlated_groups(Xe, cfg.thresholds.noise_group_corr), blocks)
             if sum(share[self.names[j]] for j in g) >= bar
         ]
         if not groups:

@@ -23,6 +23,7 @@ from audit.report.sections import (
     drift,
     expected,
     findings,
+    groups,
     images,
     noise,
     provenance,
@@ -60,6 +61,7 @@ class Section(NamedTuple):
 SECTIONS: tuple[Section, ...] = (
     Section("findings", "Findings", "partials/_findings.html.j2", findings.build),
     Section("ranking", "Global ranking", "partials/_ranking.html.j2", ranking.build),
+    Section("groups", "Feature groups", "partials/_groups.html.j2", groups.build),
     Section("classes", "Per class", "partials/_classes.html.j2", classes.build),
     Section("signed", "Direction", "partials/_signed.html.j2", signed.build),
     Section("images", "Images", "partials/_images.html.j2", images.build),

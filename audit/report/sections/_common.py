@@ -41,13 +41,15 @@ def markup(svg: str) -> Markup:
 
 
 def feature_flags(run: AuditRun) -> dict[str, str]:
-    """feature -> worst severity of a finding that names it ("noise" for declared noise with no finding)."""
+    """feature -> worst severity of a finding that names it ("noise" for declared noise with no finding); a
+    finding that names a feature group flags the group and each of its columns."""
     flags: dict[str, str] = {}
+    members = {g.name: g.members for g in run.groups}
     for f in run.findings:
         sev = Severity(f.severity)
         if sev is Severity.INFO:
             continue
-        for name in f.features:
+        for name in [n for x in f.features for n in (x, *members.get(x, ()))]:
             if name not in flags or sev.order > Severity(flags[name]).order:
                 flags[name] = sev.value
     for name in run.declared_noise:
