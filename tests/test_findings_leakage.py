@@ -212,8 +212,8 @@ def test_arrays_must_align_with_names():
 
 def test_strong_real_feature_on_few_rows_is_not_a_leak_but_a_copy_of_the_label_is():
     """Iris on a 45-row split: petal length/width reach a worst-class recall of 0.9-1.0 but 15 rows per class
-    cannot prove a rule (lower bounds ~0.7): they stay quiet or warn; on all 150 rows the label + N(0, 0.01) column
-    fails and the petal features stay quiet (worst-class recall 0.92, lower bound 0.80)."""
+    cannot prove a rule (lower bounds below 0.85): they stay quiet or get an info note; on all 150 rows the label + N(0, 0.01) column
+    fails and the petal features stay quiet (worst-class recall 0.92, lower bound 0.83)."""
     from sklearn.model_selection import train_test_split
 
     from audit.analysis.separation import rule_separation
@@ -228,7 +228,7 @@ def test_strong_real_feature_on_few_rows_is_not_a_leak_but_a_copy_of_the_label_i
     stats = _ranking_with_top(names, "pl", 0.5, "pw", 0.3)
     out = leakage.detect_target_leakage(stats=stats, names=names, univariate=univariate_power(Xl, y, "classification"),
                                         thresholds=T, task="classification", separation=sep, separation_low=low)
-    assert all(f.severity == Severity.WARN for f in out)  # at most a warning, which says why
+    assert all(f.severity == Severity.INFO for f in out)  # a note that names it and says why it is not judged
     assert all("too few" in f.message for f in out)
     X, y = data.data, data.target
     Xl = np.column_stack([X, y + 0.01 * rng.standard_normal(150)])

@@ -14,8 +14,9 @@
   ``fail`` when the model leans on it heavily (one of its top :data:`LEAK_FAIL_RANK` features, or
   ``share >= leak_fail_share_factor / n_features``),
   ``warn`` when it draws on it less (``share >= real_share_factor / n_features``). A feature that separates the
-  audited rows perfectly (``>= leak_perfect``) while they are too few for the bound to reach the bar is a
-  ``warn`` that says so. How much the target explains the feature (the reverse score: about 1 for a near-copy of
+  audited rows perfectly (``>= leak_perfect``) while they are too few for the bound to reach the bar is an
+  ``info`` that names it: 15 rows per class cannot tell a leak from a strong real feature (on some 45-row iris
+  splits petal width separates all three classes), and ``small_sample`` is what says the verdict is weak. How much the target explains the feature (the reverse score: about 1 for a near-copy of
   the label, much less for a follow-up time that is 0 for one class and 1-120 days for the other) is reported
   as evidence, never used as a gate: a leak with spread within a class is still a leak.
 - ``identifier_leakage`` (warn; fail when it is the top feature): the column looks like a row identifier
@@ -91,7 +92,7 @@ def detect_target_leakage(
     Returns
     -------
     list of Finding
-        One ``fail`` or ``warn`` per flagged feature, in rank order.
+        One ``fail``, ``warn`` or ``info`` per flagged feature, in rank order.
     """
     stats = check_stats(stats)
     power = _aligned(univariate, names, stats, "univariate power")
@@ -119,7 +120,7 @@ def detect_target_leakage(
         perfect = u >= thresholds.leak_perfect
         if not draws or not (sure or perfect):
             continue
-        severity = Severity.FAIL if sure and heavy else Severity.WARN
+        severity = (Severity.FAIL if heavy else Severity.WARN) if sure else Severity.INFO
         findings.append(Finding(
             code=TARGET_CODE,
             severity=severity,
