@@ -165,7 +165,15 @@ def _best_intervals(counts: np.ndarray, weight: np.ndarray, max_segments: int) -
 
 
 def _merge_bins(counts: np.ndarray, max_groups: int) -> np.ndarray:
-    """Consecutive value groups merged into at most ``max_groups`` bins of about equal row counts."""
+    """Consecutive value groups merged into at most ``max_groups`` bins.
+
+    First, losslessly, runs of consecutive groups that hold one class only (an optimal rule never cuts inside
+    such a run: moving the cut to either end of it loses nothing); then, if still too many, into bins of about
+    equal row counts (a cut inside a bin is then not available, so the score can only come out lower)."""
+    pure = np.count_nonzero(counts, axis=1) == 1  # (G,)
+    cls = np.where(pure, counts.argmax(axis=1), -1)
+    new_run = np.r_[True, (cls[1:] != cls[:-1]) | (cls[1:] < 0)]  # a mixed group always starts its own bin
+    counts = np.add.reduceat(counts, np.flatnonzero(new_run), axis=0)
     G = counts.shape[0]
     if max_groups >= G:
         return counts
