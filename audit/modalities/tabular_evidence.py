@@ -25,6 +25,7 @@ from audit.analysis.univariate import (
     univariate_null_quantile,
     univariate_power,
 )
+from audit.attribution.base import model_dtype_device
 from audit.attribution.native import IGResult, integrated_gradients
 from audit.errors import DataError
 from audit.io.tabular import TableSpec, inspect_table, iter_chunks
@@ -119,10 +120,32 @@ class TabularEvidence:
     def _slices(self, stats: tuple[FeatureStat, ...]):
         if self.cfg.slice_col is None:
             return ()
+        # directions compare rows that explain the same class (cls: -1 for a model with one explained output)
         return slice_profiles(
             self.sample.get("A"), self.names, self.sample.get("slice"),
             min_rows=self.cfg.thresholds.slice_min_rows, column=self.cfg.slice_col,
+            X=self.sample.get("X"), G=self._row_gradients(), classes=self.sample.get("cls"),
+            n_boot=max(self.cfg.n_boot, 100), seed=self.cfg.seed,
         )
+
+    def _row_gradients(self, batch: int = 4096) -> np.ndarray | None:
+        """The gradient of the explained output at each sampled row, (n, F): the local slopes slice directions
+        compare. None for a model that looks category columns up in embeddings (no slope along an index)."""
+        if self.categories is not None:
+            return None
+        X, cls = self.sample.get("X"), self.sample.get("cls")
+        module = self.explained
+        dtype, dev = model_dtype_device(module)
+        out = np.empty(X.shape, dtype=np.float64)
+        for r0 in range(0, X.shape[0], batch):
+            x = torch.as_tensor(X[r0 : r0 + batch], dtype=dtype, device=dev).requires_grad_(True)  # (b, F)
+            y = module(x).reshape(x.shape[0], -1)  # (b, outputs)
+            if self.task == "classification" and y.shape[1] > 1:
+                k = torch.as_tensor(cls[r0 : r0 + batch], dtype=torch.long, device=y.device).clamp(min=0)
+                y = y.gather(1, k[:, None])
+            (g,) = torch.autograd.grad(y[:, 0].sum(), x)
+            out[r0 : r0 + batch] = g.detach().cpu().double().numpy()
+        return out
 
     def _drift(self, stats: tuple[FeatureStat, ...]) -> tuple[tuple, int | None]:
         """Attribution-weighted drift against ``--reference``, and the reference's row count (None without one)."""
