@@ -129,7 +129,8 @@ def slice_profiles(
         the group's mean |attribution|, in column order), ``top_features`` (up to 5, largest first, ties to the
         earlier column), ``spearman_vs_all`` (Spearman of the group's mean |attribution| against the
         global one; NaN when either is constant) and ``directions`` (with ``X`` and ``G``; a side with fewer than
-        ``min_rows`` rows gives none).
+        ``min_rows`` rows gives none, nor does a feature constant within the group, such as the slicing column
+        itself when it is a model input: "more of it" does not happen there).
     """
     A = _as_matrix(A, "attributions")
     n, n_features = A.shape
@@ -166,7 +167,8 @@ def slice_profiles(
         effect = G.astype(np.float64) * X.astype(np.float64).std(axis=0)
         rng = np.random.default_rng(seed)
         direction_of = lambda g: _directions(  # noqa: E731
-            effect, inverse == g, cls, top, names, min_rows=min_rows, n_boot=n_boot, rng=rng
+            effect, inverse == g, cls, [j for j in top if np.ptp(X[inverse == g, j]) > 0], names,
+            min_rows=min_rows, n_boot=n_boot, rng=rng,
         )
     out: list[SliceProfile] = []
     for g in np.flatnonzero(counts >= min_rows):

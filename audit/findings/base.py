@@ -82,6 +82,8 @@ class FindingsInput:
     token_masking : tuple of TokenMaskingStat
         Text runs: what masking each candidate token does (:mod:`audit.analysis.tokens`); switches on
         ``spurious_token``.
+    class_counts : tuple of int
+        Classifiers: rows per class of the labels (of the predictions without labels), for ``small_sample``.
     """
 
     task: str
@@ -108,6 +110,7 @@ class FindingsInput:
     spatial_groups: np.ndarray | None = None
     spatial_group_names: tuple[str, ...] = ()
     token_masking: tuple[TokenMaskingStat, ...] = ()
+    class_counts: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -127,7 +130,7 @@ class FindingsInput:
         if self.spatial_maps is None and (self.spatial_groups is not None or self.spatial_group_names):
             raise UsageError("spatial_groups and spatial_group_names need spatial_mean_map and spatial_maps")
         for name in ("declared_noise", "slices", "drift", "neutralisation", "class_names", "spatial_group_names",
-                     "token_masking"):
+                     "token_masking", "class_counts"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
 

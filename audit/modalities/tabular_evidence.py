@@ -28,7 +28,8 @@ from audit.analysis.univariate import (
 from audit.attribution.base import model_dtype_device
 from audit.attribution.native import IGResult, integrated_gradients
 from audit.errors import DataError
-from audit.io.tabular import TableSpec, inspect_table, iter_chunks
+from audit.io.model import accepts_width, model_input_check
+from audit.io.tabular import TableSpec, inspect_table, iter_chunks, with_slice_feature
 from audit.results import ExpectedAttribution, FeatureStat, SignedSample
 
 __all__ = ["TabularEvidence"]
@@ -117,6 +118,23 @@ class TabularEvidence:
                 f"{self.n_outputs}-output model (found values from {y.min():g} to {y.max():g}); encode the labels"
             )
 
+    def _fit_inputs(self) -> int:
+        """Match the model's input width, and return its number of outputs. The slice column is set aside from
+        the features unless the model takes every non-target column: when the model rejects the features without
+        it and accepts them with it, it is a model input and stays a feature (its labels still form the slices)."""
+        module, col = self.model.module, self.cfg.slice_col
+        if col is not None and col not in self.names and not accepts_width(module, len(self.names)) \
+                and accepts_width(module, len(self.names) + 1):
+            self.source = with_slice_feature(self.source)
+            self.spec = self.source.spec
+            self.names = list(self.spec.features)
+            self.notes.append(
+                f"'{col}' (--slice-col) is also a model input: the model takes {len(self.names)} inputs, every column "
+                "but the target, so it stays a feature and its values form the slices"
+            )
+        extra = ((col, "--slice-col"),) if col is not None and col not in self.names else ()
+        return model_input_check(module, len(self.names), extra=extra)
+
     def _slices(self, stats: tuple[FeatureStat, ...]):
         if self.cfg.slice_col is None:
             return ()
@@ -127,6 +145,20 @@ class TabularEvidence:
             X=self.sample.get("X"), G=self._row_gradients(), classes=self.sample.get("cls"),
             n_boot=max(self.cfg.n_boot, 100), seed=self.cfg.seed,
         )
+
+    def _class_counts(self) -> tuple[int, ...]:
+        """Classifiers: rows per class in the analysed sample, from the labels (the explained classes without
+        labels); () for other tasks or when neither is known. Read by small_sample."""
+        if self.task not in ("classification", "binary_classification"):
+            return ()
+        try:
+            labels = self.sample.get("y")
+        except KeyError:
+            labels = self.sample.get("cls")
+        labels = np.asarray(labels)
+        if labels.size == 0 or (labels < 0).any():
+            return ()
+        return tuple(int(c) for c in np.unique(labels, return_counts=True)[1])
 
     def _row_gradients(self, batch: int = 4096) -> np.ndarray | None:
         """The gradient of the explained output at each sampled row, (n, F): the local slopes slice directions
