@@ -187,3 +187,24 @@ def test_a_width_mismatch_names_the_slice_column(segment_case):
     line = res.stderr.strip()
     assert line.startswith("audit: error: the model takes 3 inputs and the file has 4 feature columns")
     assert "'segment' (--slice-col)" in line and "\n" not in line and "Traceback" not in res.output
+
+
+def test_the_report_shows_each_slices_direction_and_marks_a_reversal():
+    from report_fixtures import make_regression_run
+
+    from audit.report.sections import slices as slices_section
+
+    X, A, G, groups = _linear_rows(600, 0, reverse=True)
+    profiles = slice_profiles(A, ["a", "b", "c", "d"], groups, min_rows=30, column="segment", X=X, G=G)
+    import dataclasses
+
+    run = dataclasses.replace(make_regression_run(), slices=profiles)
+    built = slices_section.build(run)
+    assert built["has_directions"]
+    by_group = {r["group"]: r for r in built["rows"]}
+    assert by_group["B"]["reversed"] and by_group["B"]["directions"][0]["reversed"]
+    assert by_group["B"]["directions"][0]["text"].startswith("a −0.8")  # a typographic minus
+    from audit.report import render_html
+
+    html = render_html(run)
+    assert "Direction: effect of +1 sd here" in html and "reversed</span>" in html

@@ -84,6 +84,7 @@ class TabularModality(TabularEvidence, Modality):
         self.spec = spec = self.source.spec
         self.notes.extend(spec.notes)
         self.names = list(spec.features)
+        self.declared = self._declared_noise()
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
         self.model = self.given_model or load_model(
@@ -91,7 +92,6 @@ class TabularModality(TabularEvidence, Modality):
         )
         self.notes.extend(self.model.notes)
         self.n_outputs = self._fit_inputs()  # a --slice-col the model takes as an input stays a feature
-        self.declared = self._declared_noise()
         self.baseline = self._baseline_row()
         self._chunks = iter_source(self.source, cfg.chunk_rows)
         first = next(self._chunks, None)

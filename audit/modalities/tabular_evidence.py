@@ -128,6 +128,7 @@ class TabularEvidence:
             self.source = with_slice_feature(self.source)
             self.spec = self.source.spec
             self.names = list(self.spec.features)
+            self.declared = self._declared_noise()  # --noise-features may name it too
             self.notes.append(
                 f"'{col}' (--slice-col) is also a model input: the model takes {len(self.names)} inputs, every column "
                 "but the target, so it stays a feature and its values form the slices"
