@@ -42,6 +42,7 @@ __all__ = [
     "ExpectedAttribution",
     "SignedSample",
     "SliceProfile",
+    "SliceDirection",
     "DriftStat",
     "ImageItem",
     "ImageSummary",
@@ -195,6 +196,27 @@ class SignedSample:
 
 
 @dataclass(frozen=True)
+class SliceDirection:
+    """Which way one feature pushes the explained output within a slice and within the rest of the rows: its
+    average local effect, the mean gradient of the output along the feature times the feature's standard
+    deviation (the output's change per standard deviation of the feature), with a 95% bootstrap interval.
+    Positive: larger values raise the output there; negative: they lower it. Classifiers explaining each row's
+    class compare like with like: ``explained`` names the class whose rows both sides use ("" when every row
+    explains one output)."""
+
+    feature: str
+    effect: float  # within the slice
+    low: float
+    high: float
+    rows: int
+    rest_effect: float  # within the other rows (of the same explained class)
+    rest_low: float
+    rest_high: float
+    rest_rows: int
+    explained: str = ""
+
+
+@dataclass(frozen=True)
 class SliceProfile:
     column: str
     group: str
@@ -202,6 +224,7 @@ class SliceProfile:
     top_features: tuple[str, ...]
     shares: dict[str, float]  # feature -> share of |attribution| within the group
     spearman_vs_all: float  # rank agreement of the group's ranking with the global one
+    directions: tuple[SliceDirection, ...] = ()  # the global top features' direction here and in the other rows
 
 
 @dataclass(frozen=True)

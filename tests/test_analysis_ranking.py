@@ -137,9 +137,23 @@ def test_shares_sum_to_one_and_ranks_are_a_permutation(A):
     if np.abs(A).sum() > 0:
         assert sum(s.share for s in stats) == pytest.approx(1.0)
     assert sorted(s.rank for s in stats) == list(range(1, A.shape[1] + 1))
-    assert all(s.rank_ci_low <= s.rank <= s.rank_ci_high for s in stats)
-    assert all(s.ci_low <= s.mean_abs <= s.ci_high for s in stats)
+    if A.shape[0] >= 2:
+        assert all(s.rank_ci_low <= s.rank <= s.rank_ci_high for s in stats)
+        assert all(s.ci_low <= s.mean_abs <= s.ci_high for s in stats)
+    else:  # one row: nothing to resample, no interval
+        assert all(np.isnan(s.ci_low) and np.isnan(s.ci_high) and s.rank_ci_low == s.rank_ci_high == 0 for s in stats)
     assert all(a.mean_abs >= b.mean_abs for a, b in zip(stats, stats[1:], strict=False))
+
+
+@pytest.mark.parametrize("n_boot", [0, 200])
+def test_one_row_gives_no_interval_two_rows_do(n_boot):
+    # a "95% CI [39, 39]" from one row was printed before: one row says nothing about how the mean varies
+    one = global_ranking(np.array([[39.0, -2.0]]), ["a", "b"], n_boot=n_boot, seed=0)
+    assert [s.mean_abs for s in one] == [39.0, 2.0]
+    assert all(np.isnan(s.ci_low) and np.isnan(s.ci_high) for s in one)
+    assert all(s.rank_ci_low == s.rank_ci_high == 0 for s in one)
+    two = global_ranking(np.array([[39.0, -2.0], [41.0, 1.0]]), ["a", "b"], n_boot=n_boot, seed=0)
+    assert all(np.isfinite(s.ci_low) and s.ci_low <= s.mean_abs <= s.ci_high for s in two)
 
 
 @settings(derandomize=True, max_examples=30, deadline=None)

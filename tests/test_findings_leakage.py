@@ -212,8 +212,8 @@ def test_arrays_must_align_with_names():
 
 def test_strong_real_feature_on_few_rows_is_not_a_leak_but_a_copy_of_the_label_is():
     """Iris on a 45-row split: petal length/width reach a worst-class recall of 0.9-1.0 but 15 rows per class
-    cannot prove a rule (lower bounds below 0.85): they stay quiet or get an info note; on all 150 rows the label + N(0, 0.01) column
-    fails and the petal features stay quiet (worst-class recall 0.92, lower bound 0.83)."""
+    cannot prove a rule (lower bounds below 0.85): they stay quiet or get an info note; on all 150 rows the label
+    + N(0, 0.01) column fails and the petal features stay quiet (worst-class recall 0.92, lower bound 0.83)."""
     from sklearn.model_selection import train_test_split
 
     from audit.analysis.separation import rule_separation

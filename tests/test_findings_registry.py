@@ -123,6 +123,7 @@ def test_one_record_per_code_with_its_title() -> None:
     assert set(CODES) == {
         "noise_leakage", "target_leakage", "identifier_leakage", "concentration_skew", "slice_skew", "drift_skew",
         "baseline_not_neutral", "not_converged", "engine_disagreement", "spatial_leakage", "spurious_token",
+        "small_sample",
     }  # fmt: skip
     for code in CODES:
         assert detector(code) is not None and detector(code).code == code

@@ -409,11 +409,12 @@ def test_model_input_check_wrong_feature_count_is_a_data_error(tmp_path: Path) -
     with pytest.raises(DataError) as err:
         model_input_check(nn.Linear(20, 2), 7)
     msg = str(err.value)
-    assert msg.startswith("the model does not accept 7 features (it raised: mat1 and mat2 shapes cannot be multiplied")
+    # the width is read from the first linear layer (and confirmed by a dummy batch)
+    assert msg.startswith("the model takes 20 inputs and the file has 7 feature columns (it raised: mat1 and mat2")
     assert msg.endswith("check --target-col/--drop so the data has the columns the model was trained on")
     path = tmp_path / "ts.pt"
     _quiet_jit_save(nn.Sequential(nn.Linear(20, 2)), path)
-    with pytest.raises(DataError, match="does not accept 7 features .*mat1 and mat2") as err:
+    with pytest.raises(DataError, match="takes 20 inputs and the file has 7 feature columns .*mat1 and mat2") as err:
         model_input_check(load_model(path).module, 7)
     assert "Traceback" not in str(err.value) and "\n" not in str(err.value)
 

@@ -1,7 +1,9 @@
 """Agreement between rankings: Spearman's rank correlation, per-slice profiles, and attribution-weighted drift.
 
 - :func:`spearman`: Spearman (1904) rank correlation with average ranks for ties.
-- :func:`slice_profiles`: does the model use the same features in every group of a column?
+- :func:`slice_profiles`: does the model use the same features in every group of a column, and do they push the
+  output the same way there (the sign of a feature's average local effect, in the group and in the other rows,
+  with bootstrap intervals)?
 - :func:`drift`: two-sample Kolmogorov-Smirnov statistic (Smirnov, 1948) per feature between a reference data
   set and the audited one, weighted by the feature's attribution share: drift matters where the model looks.
 """
@@ -14,11 +16,13 @@ import numpy as np
 
 from audit.analysis._checks import _as_matrix, _check_finite, _check_names
 from audit.errors import UsageError
-from audit.results import DriftStat, FeatureStat, SliceProfile
+from audit.results import DriftStat, FeatureStat, SliceDirection, SliceProfile
 
-__all__ = ["spearman", "rank_agreement", "slice_profiles", "ks_statistic", "drift", "TOP_K"]
+__all__ = ["spearman", "rank_agreement", "slice_profiles", "ks_statistic", "drift", "TOP_K", "DIRECTION_ROWS"]
 
-TOP_K = 5  # features listed per slice
+TOP_K = 5  # features listed per slice, and global top features whose direction is measured per slice
+DIRECTION_ROWS = 4000  # rows per side a direction interval resamples at most (a uniform subset beyond that)
+_ALPHA = 0.05  # 95% intervals
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -78,6 +82,11 @@ def slice_profiles(
     *,
     min_rows: int = 30,
     column: str = "",
+    X: np.ndarray | None = None,
+    G: np.ndarray | None = None,
+    classes: np.ndarray | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
 ) -> tuple[SliceProfile, ...]:
     """Attribution profile of each group of a slicing column, compared with the global profile.
 
@@ -93,14 +102,35 @@ def slice_profiles(
         Groups with fewer rows are left out (their profile is too noisy to compare).
     column : str, default=""
         Name of the slicing column, copied into each profile.
+    X : ndarray of shape (n_rows, n_features), optional
+        The feature values behind ``A``; with ``G`` each profile gets ``directions``.
+    G : ndarray of shape (n_rows, n_features), optional
+        The gradient of the explained output at each row. For each of the global top :data:`TOP_K` features (by
+        mean |attribution|), the average local effect ``mean(G[:, j]) * std(X[:, j])`` in the group and in the
+        other rows, each with a 95% percentile bootstrap interval. Why gradients and not attributions: an
+        attribution is measured from the baseline, so in a segment where a feature's slope is reversed, a baseline
+        that sits in another segment (a zero baseline of a 0/1 segment input) mixes both slopes along the path
+        and the attribution can keep its sign; the local slope cannot.
+    classes : ndarray of shape (n_rows,), optional
+        The output each row explains (a classifier explaining each row's predicted class). The two sides of a
+        direction are then compared within one class: the gradients of different classes' scores can point
+        opposite ways without any change in the model. Each direction uses the class whose rows give both sides
+        at least ``min_rows`` rows and the two intervals farthest apart (the clearest contrast); None (or one
+        value): every row explains the same output.
+    n_boot : int, default=200
+        Bootstrap replicates of each direction interval (0: the interval is the point estimate).
+    seed : int, default=0
+        Seed of those replicates.
 
     Returns
     -------
     tuple of SliceProfile
         One per group with at least ``min_rows`` rows, in sorted label order: ``shares`` (feature -> share of
         the group's mean |attribution|, in column order), ``top_features`` (up to 5, largest first, ties to the
-        earlier column) and ``spearman_vs_all`` (Spearman of the group's mean |attribution| against the
-        global one; NaN when either is constant).
+        earlier column), ``spearman_vs_all`` (Spearman of the group's mean |attribution| against the
+        global one; NaN when either is constant) and ``directions`` (with ``X`` and ``G``; a side with fewer than
+        ``min_rows`` rows gives none, nor does a feature constant within the group, such as the slicing column
+        itself when it is a model input: "more of it" does not happen there).
     """
     A = _as_matrix(A, "attributions")
     n, n_features = A.shape
@@ -120,6 +150,26 @@ def slice_profiles(
     abs_a = np.abs(A.astype(np.float64, copy=False))  # (n_rows, F)
     counts = np.bincount(inverse, minlength=n_groups)  # (n_groups,)
     global_mean = abs_a.mean(axis=0)  # (F,)
+    direction_of = None
+    if X is not None and G is not None:
+        X = _as_matrix(X, "feature values")
+        G = _as_matrix(G, "gradients")
+        if X.shape != A.shape or G.shape != A.shape:
+            raise UsageError(f"feature values and gradients must have the attributions' shape {A.shape}, got "
+                             f"{X.shape} and {G.shape}")
+        _check_finite(X, "feature values", "data", names)
+        _check_finite(G, "gradients", "gradient", names)
+        cls = np.zeros(n, dtype=np.int64) if classes is None else np.asarray(classes)
+        if cls.shape != (n,):
+            raise UsageError(f"classes must have one label per row ({n}), got shape {cls.shape}")
+        top = [int(j) for j in np.argsort(-global_mean, kind="stable")[: min(TOP_K, n_features)]]
+        # local effect per row: the output's change per standard deviation of the feature, (n_rows, F)
+        effect = G.astype(np.float64) * X.astype(np.float64).std(axis=0)
+        rng = np.random.default_rng(seed)
+        direction_of = lambda g: _directions(  # noqa: E731
+            effect, inverse == g, cls, [j for j in top if np.ptp(X[inverse == g, j]) > 0], names,
+            min_rows=min_rows, n_boot=n_boot, rng=rng,
+        )
     out: list[SliceProfile] = []
     for g in np.flatnonzero(counts >= min_rows):
         group_mean = abs_a[inverse == g].mean(axis=0)  # (F,)
@@ -136,9 +186,57 @@ def slice_profiles(
                 top_features=tuple(names[j] for j in order),
                 shares={names[j]: float(share[j]) for j in range(n_features)},
                 spearman_vs_all=rho,
+                directions=direction_of(g) if direction_of is not None else (),
             )
         )
     return tuple(out)
+
+
+def _directions(
+    effect: np.ndarray, inside: np.ndarray, cls: np.ndarray, top: list[int], names: Sequence[str], *,
+    min_rows: int, n_boot: int, rng: np.random.Generator,
+) -> tuple[SliceDirection, ...]:
+    """Average local effect of each feature in ``top`` inside the group (``inside``: (n,) bool) and in the other
+    rows, per explained class; for each feature the class with the clearest contrast (see :func:`slice_profiles`)."""
+    labels = np.unique(cls)
+    out = []
+    for j in top:
+        best: SliceDirection | None = None
+        best_gap = -np.inf
+        for k in labels:
+            same = cls == k
+            a_rows, b_rows = np.flatnonzero(inside & same), np.flatnonzero(~inside & same)
+            if a_rows.size < min_rows or b_rows.size < min_rows:
+                continue
+            a = _mean_interval(effect[a_rows, j], n_boot, rng)
+            b = _mean_interval(effect[b_rows, j], n_boot, rng)
+            gap = max(a[1] - b[2], b[1] - a[2])  # > 0 when the two intervals do not overlap
+            if gap > best_gap:
+                best_gap = gap
+                label = "" if labels.size == 1 else str(k.item() if hasattr(k, "item") else k)
+                best = SliceDirection(
+                    feature=names[j], effect=a[0], low=a[1], high=a[2], rows=int(a_rows.size),
+                    rest_effect=b[0], rest_low=b[1], rest_high=b[2], rest_rows=int(b_rows.size), explained=label,
+                )
+        if best is not None:
+            out.append(best)
+    return tuple(out)
+
+
+def _mean_interval(v: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float, float, float]:
+    """Mean of ``v`` (n,) and its 95% percentile bootstrap interval (at most :data:`DIRECTION_ROWS` rows
+    resampled, the spread rescaled to all ``n`` as in :func:`audit.analysis.global_ranking`)."""
+    mean = float(v.mean())
+    if n_boot == 0 or v.size < 2:
+        return mean, mean, mean
+    sub = v if v.size <= DIRECTION_ROWS else v[rng.choice(v.size, size=DIRECTION_ROWS, replace=False)]
+    m = sub.size
+    counts = rng.multinomial(m, np.full(m, 1.0 / m), size=n_boot)  # (B, m)
+    boot = counts @ sub / m  # (B,)
+    if m < v.size:
+        boot = mean + np.sqrt(m / v.size) * (boot - sub.mean())
+    low, high = np.quantile(boot, [_ALPHA / 2, 1 - _ALPHA / 2])
+    return mean, float(min(low, mean)), float(max(high, mean))
 
 
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:

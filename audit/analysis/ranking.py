@@ -18,7 +18,9 @@ from audit.analysis._checks import _as_matrix, _as_rng, _check_finite, _check_na
 from audit.errors import UsageError
 from audit.results import FeatureStat
 
-__all__ = ["global_ranking", "class_rankings"]
+__all__ = ["global_ranking", "class_rankings", "MIN_BOOT_ROWS"]
+
+MIN_BOOT_ROWS = 2  # below this many rows the bootstrap resamples one row: no interval (NaN) is given
 
 _ROW_CHUNK = 65_536  # rows per pass when summing, bounds temporaries to _ROW_CHUNK * n_features floats
 _BOOT_CELLS = 1 << 22  # replicates drawn at a time: about this many (replicate, row) counts, 32 MiB per copy
@@ -43,7 +45,9 @@ def global_ranking(
     names : sequence of str of length n_features
         Unique feature names, in column order.
     n_boot : int, default=200
-        Bootstrap replicates. ``0`` skips the bootstrap: every interval equals its point estimate.
+        Bootstrap replicates. ``0`` skips the bootstrap: every interval equals its point estimate. With fewer
+        than :data:`MIN_BOOT_ROWS` (2) rows there is nothing to resample: the intervals are NaN (no interval) and
+        the rank interval is 0 (not computed), whatever ``n_boot`` is.
     seed : int or numpy.random.Generator, default=0
         Seed of the bootstrap draws (a Generator is used as is and advanced).
     max_boot_rows : int, default=200_000
@@ -58,7 +62,8 @@ def global_ranking(
         One per feature, ordered by rank (1 = largest mean |attribution|; ties go to the earlier column).
         ``share`` sums to 1 over features (all zeros when every attribution is zero). ``std`` is the
         population standard deviation (``ddof=0``) of the signed attribution. Intervals always contain
-        their point estimate.
+        their point estimate, except below :data:`MIN_BOOT_ROWS` rows, where they are NaN (a "95% interval"
+        from one row would be its point estimate, a statement about nothing).
 
     Notes
     -----
@@ -83,7 +88,10 @@ def global_ranking(
     share = mean_abs / total if total > 0 else np.zeros(n_features)
     rank = _ranks(mean_abs[None, :])[0]  # (n_features,)
 
-    if n_boot == 0:
+    if n < MIN_BOOT_ROWS:
+        ci_low, ci_high = np.full(n_features, np.nan), np.full(n_features, np.nan)
+        rank_low, rank_high = np.zeros(n_features, np.int64), np.zeros(n_features, np.int64)
+    elif n_boot == 0:
         ci_low, ci_high = mean_abs.copy(), mean_abs.copy()
         rank_low, rank_high = rank.copy(), rank.copy()
     else:

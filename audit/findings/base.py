@@ -90,6 +90,8 @@ class FindingsInput:
         The units (groups and ungrouped columns) in that order.
     separation, separation_low : ndarray of shape (n_units,), optional
         Classifiers: :func:`audit.analysis.separation.rule_separation` (NaN where not computed).
+    class_counts : tuple of int
+        Classifiers: rows per class of the labels (of the predictions without labels), for ``small_sample``.
     """
 
     task: str
@@ -120,6 +122,7 @@ class FindingsInput:
     unit_names: tuple[str, ...] = ()
     separation: np.ndarray | None = None
     separation_low: np.ndarray | None = None
+    class_counts: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -143,7 +146,7 @@ class FindingsInput:
         if self.spatial_maps is None and (self.spatial_groups is not None or self.spatial_group_names):
             raise UsageError("spatial_groups and spatial_group_names need spatial_mean_map and spatial_maps")
         for name in ("declared_noise", "slices", "drift", "neutralisation", "class_names", "spatial_group_names",
-                     "token_masking"):
+                     "token_masking", "class_counts"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
 

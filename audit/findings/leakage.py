@@ -16,9 +16,10 @@
   ``warn`` when it draws on it less (``share >= real_share_factor / n_features``). A feature that separates the
   audited rows perfectly (``>= leak_perfect``) while they are too few for the bound to reach the bar is an
   ``info`` that names it: 15 rows per class cannot tell a leak from a strong real feature (on some 45-row iris
-  splits petal width separates all three classes), and ``small_sample`` is what says the verdict is weak. How much the target explains the feature (the reverse score: about 1 for a near-copy of
-  the label, much less for a follow-up time that is 0 for one class and 1-120 days for the other) is reported
-  as evidence, never used as a gate: a leak with spread within a class is still a leak.
+  splits petal width separates all three classes), and ``small_sample`` is what says the verdict is weak. How
+  much the target explains the feature (the reverse score: about 1 for a near-copy of the label, much less for
+  a follow-up time that is 0 for one class and 1-120 days for the other) is reported as evidence, never used
+  as a gate: a leak with spread within a class is still a leak.
 - ``identifier_leakage`` (warn; fail when it is the top feature): the column looks like a row identifier
   (:func:`audit.analysis.identifier_like`) and has real attribution (``share >= real_share_factor / n_features``).
 """

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from audit.config import Thresholds
-from audit.findings import baseline, convergence, crosscheck, leakage, noise, skew, spatial, tokens
+from audit.findings import baseline, convergence, crosscheck, leakage, noise, sample, skew, spatial, tokens
 from audit.findings.base import Detector, FindingsInput
 from audit.results import Finding, Severity
 
@@ -30,6 +30,7 @@ DETECTORS: tuple[Detector, ...] = (
     crosscheck.DETECTOR,
     spatial.DETECTOR,
     tokens.DETECTOR,
+    sample.DETECTOR,
 )
 CODES: tuple[str, ...] = tuple(d.code for d in DETECTORS)
 _BY_CODE: dict[str, Detector] = {d.code: d for d in DETECTORS}

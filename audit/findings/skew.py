@@ -9,7 +9,12 @@
 - ``slice_skew`` (warn): groups of a slicing column (with at least ``slice_min_rows`` rows) whose ranking
   disagrees with the global one (Spearman ``< slice_spearman``), or whose top feature differs from a clear
   global leader (global top share ``>= slice_top_share_factor / n_features``) that carries less than 2/3 of the
-  group's own leader there (a near-tie at the top is not a different profile). One finding per column.
+  group's own leader there (a near-tie at the top is not a different profile), or where one of the global top 5
+  features with real attribution (``share >= real_share_factor / n_features``) pushes the output the other way:
+  the 95% bootstrap interval of its average local effect (mean gradient times the feature's standard deviation)
+  in the group and the one in the other rows (of the same explained class) lie on opposite sides of zero. A
+  ranking compares only mean |attribution|, so a segment where the top feature's effect has the opposite sign
+  ranks the same and passed before. One finding per column; a reversal leads its message.
 - ``drift_skew`` (warn): the attribution-weighted KS summed over features is ``>= drift_weighted_ks``, or one of
   the 5 features with the largest share (and real attribution, ``share >= real_share_factor / n_features``)
   has KS ``>= drift_feature_ks``. Given the two sample sizes, a KS below
@@ -21,7 +26,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +35,7 @@ from audit.config import Thresholds
 from audit.errors import UsageError
 from audit.findings._common import check_stats, num, pct
 from audit.findings.base import Detector, FindingsInput, fixed_title, is_tabular
-from audit.results import DriftStat, FeatureStat, Finding, Severity, SliceProfile
+from audit.results import DriftStat, FeatureStat, Finding, Severity, SliceDirection, SliceProfile
 
 __all__ = [
     "detect",
@@ -51,6 +57,7 @@ DRIFT_CODE = "drift_skew"
 _MIN_CONTRAST = 2.0  # a top-k rule applies only when its threshold is >= this times the uniform share k / F
 _SLICE_LEAD_RATIO = 2 / 3  # a group's top feature "differs" only when the global top has under this share of it
 _DRIFT_TOP = 5  # features with the largest share checked one by one for drift
+_DIRECTION_TOP = 5  # global top features whose direction is compared across slices (those with real attribution)
 _KS_CRIT_1PCT = 1.628  # asymptotic 1% critical value of sqrt(n m / (n + m)) * KS under no drift
 
 
@@ -131,19 +138,45 @@ def detect_concentration(*, stats: Sequence[FeatureStat], thresholds: Thresholds
     ]
 
 
+def _reversed(p: SliceProfile, judged: set[str]) -> list[SliceDirection]:
+    """The judged features whose direction in group ``p`` and in the other rows have 95% intervals on opposite
+    sides of zero: the feature's effect changes sign in the group."""
+    return [
+        d for d in p.directions
+        if d.feature in judged and ((d.low > 0 and d.rest_high < 0) or (d.high < 0 and d.rest_low > 0))
+    ]
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.3g}"
+
+
+def _direction_text(d: SliceDirection) -> str:
+    where = "there" if not d.explained else f"there (rows explaining class {d.explained})"
+    return (
+        f"'{d.feature}' pushes the output the other way: one standard deviation more of it changes the output by "
+        f"{_signed(d.effect)} on average {where} (95% CI {_signed(d.low)} to {_signed(d.high)}) against "
+        f"{_signed(d.rest_effect)} in the other {d.rest_rows:,} rows ({_signed(d.rest_low)} to "
+        f"{_signed(d.rest_high)})"
+    )
+
+
 def detect_slice_skew(
     *, slices: Sequence[SliceProfile], stats: Sequence[FeatureStat], thresholds: Thresholds
 ) -> list[Finding]:
-    """Warn about groups whose attribution profile disagrees with the global one.
+    """Warn about groups whose attribution profile disagrees with the global one, or where a top feature's effect
+    changes sign.
 
     Parameters
     ----------
     slices : sequence of SliceProfile
-        From :func:`audit.analysis.slice_profiles` (any number of columns).
+        From :func:`audit.analysis.slice_profiles` (any number of columns); ``directions`` switch on the
+        reversed-effect rule.
     stats : sequence of FeatureStat
         The global ranking.
     thresholds : Thresholds
-        Uses ``slice_spearman``, ``slice_min_rows`` and ``slice_top_share_factor``.
+        Uses ``slice_spearman``, ``slice_min_rows``, ``slice_top_share_factor`` and ``real_share_factor`` (the
+        features whose direction is judged carry real attribution).
 
     Returns
     -------
@@ -153,6 +186,7 @@ def detect_slice_skew(
     stats = check_stats(stats)
     top = stats[0]
     clear_leader = top.share >= thresholds.slice_top_share_factor / len(stats)
+    judged = {s.name for s in stats[:_DIRECTION_TOP] if s.share >= thresholds.real_share_factor / len(stats)}
     by_column: dict[str, list[SliceProfile]] = {}
     for p in slices:
         by_column.setdefault(p.column, []).append(p)
@@ -160,33 +194,47 @@ def detect_slice_skew(
     for column, profiles in by_column.items():
         checked = [p for p in profiles if p.rows >= thresholds.slice_min_rows]
         flagged = []
+        reversed_in: dict[str, list[SliceDirection]] = {}
+        ranked = []
         for p in checked:
-            low_rho = math.isfinite(p.spearman_vs_all) and p.spearman_vs_all < thresholds.slice_spearman
-            new_top = (
-                clear_leader and bool(p.top_features) and p.top_features[0] != top.name
-                # a near-tie at the top of a group is not a different profile: the group's own leader must carry
-                # 1.5 times the global leader's share in the group (near-ties on healthy models: 0.9-1.0)
-                and p.shares.get(top.name, 0.0) < _SLICE_LEAD_RATIO * p.shares.get(p.top_features[0], 0.0)
-            )
-            if low_rho or new_top:
+            by_rank = _ranks_differ(p, top, clear_leader, thresholds)
+            rev = _reversed(p, judged)
+            if rev:
+                reversed_in[p.group] = rev
+            if by_rank:
+                ranked.append(p)
+            if by_rank or rev:
                 flagged.append(p)
         if not flagged:
             continue
-        worst = min(flagged, key=lambda p: p.spearman_vs_all if math.isfinite(p.spearman_vs_all) else math.inf)
-        worst_top = worst.top_features[0] if worst.top_features else ""
-        detail = f"Spearman {worst.spearman_vs_all:.2f} with the global ranking"
-        if worst_top and worst_top != top.name:
-            detail += f", top feature '{worst_top}' instead of '{top.name}'"
-        involved = [top.name] + [p.top_features[0] for p in flagged if p.top_features]
+        involved = [top.name] if ranked else []
+        involved += [p.top_features[0] for p in ranked if p.top_features]
+        involved += [d.feature for p in flagged for d in reversed_in.get(p.group, ())]
+        if reversed_in:
+            group = max(reversed_in, key=lambda g: max(_gap(d) for d in reversed_in[g]))
+            worst = next(p for p in flagged if p.group == group)
+            d = max(reversed_in[group], key=_gap)
+            message = (
+                f"In group '{worst.group}' of '{column}' ({worst.rows:,} rows) {_direction_text(d)}; a model whose "
+                f"effect reverses in one segment treats that segment by a different rule, which is worth checking "
+                f"({len(flagged)} of {len(checked)} groups differ)."
+            )
+        else:
+            worst = min(flagged, key=lambda p: p.spearman_vs_all if math.isfinite(p.spearman_vs_all) else math.inf)
+            worst_top = worst.top_features[0] if worst.top_features else ""
+            detail = f"Spearman {worst.spearman_vs_all:.2f} with the global ranking"
+            if worst_top and worst_top != top.name:
+                detail += f", top feature '{worst_top}' instead of '{top.name}'"
+            message = (
+                f"In {len(flagged)} of {len(checked)} groups of '{column}' the model relies on different "
+                f"features than overall (group '{worst.group}' with {worst.rows} rows: {detail})."
+            )
         findings.append(
             Finding(
                 code=SLICE_CODE,
                 severity=Severity.WARN,
                 features=tuple(dict.fromkeys(involved)),
-                message=(
-                    f"In {len(flagged)} of {len(checked)} groups of '{column}' the model relies on different "
-                    f"features than overall (group '{worst.group}' with {worst.rows} rows: {detail})."
-                ),
+                message=message,
                 evidence={
                     "column": column,
                     "groups_checked": len(checked),
@@ -200,6 +248,15 @@ def detect_slice_skew(
                         }
                         for p in flagged
                     ],
+                    "reversed": [
+                        {
+                            "group": g, "feature": d.feature, "explained": d.explained,
+                            "effect": num(d.effect), "effect_ci": [num(d.low), num(d.high)], "rows": d.rows,
+                            "rest_effect": num(d.rest_effect), "rest_effect_ci": [num(d.rest_low), num(d.rest_high)],
+                            "rest_rows": d.rest_rows,
+                        }
+                        for g, ds in reversed_in.items() for d in ds
+                    ],  # fmt: skip
                     "global_top_feature": top.name,
                     "global_top_share": num(top.share),
                     "min_spearman": num(thresholds.slice_spearman),
@@ -207,6 +264,23 @@ def detect_slice_skew(
             )
         )
     return findings
+
+
+def _gap(d: SliceDirection) -> float:
+    """How far apart the group's and the other rows' direction intervals are (> 0: no overlap)."""
+    return max(d.low - d.rest_high, d.rest_low - d.high)
+
+
+def _ranks_differ(p: SliceProfile, top: FeatureStat, clear_leader: bool, thresholds: Thresholds) -> bool:
+    """Whether group ``p`` is flagged by its ranking (not only by a reversed direction)."""
+    low_rho = math.isfinite(p.spearman_vs_all) and p.spearman_vs_all < thresholds.slice_spearman
+    new_top = (
+        clear_leader and bool(p.top_features) and p.top_features[0] != top.name
+        # a near-tie at the top of a group is not a different profile: the group's own leader must carry
+        # 1.5 times the global leader's share in the group (near-ties on healthy models: 0.9-1.0)
+        and p.shares.get(top.name, 0.0) < _SLICE_LEAD_RATIO * p.shares.get(p.top_features[0], 0.0)
+    )
+    return low_rho or new_top
 
 
 def detect_drift_skew(
@@ -314,9 +388,17 @@ CONCENTRATION_DETECTOR = Detector(
     applies=is_tabular,
     detect=_detect_concentration,
 )
+def _slice_title(evidence: Mapping[str, Any] | None = None) -> str:
+    """'A feature's effect reverses in a slice' when the finding says so, else 'A slice ranks features
+    differently'."""
+    if evidence and evidence.get("reversed"):
+        return "A feature's effect reverses in a slice"
+    return "A slice ranks features differently"
+
+
 SLICE_DETECTOR = Detector(
     code=SLICE_CODE,
-    title=fixed_title("A slice ranks features differently"),
+    title=_slice_title,
     applies=lambda inp: is_tabular(inp) and bool(inp.slices),
     detect=_detect_slices,
 )

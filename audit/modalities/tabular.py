@@ -36,7 +36,7 @@ from audit.attribution.settings import EngineSettings
 from audit.config import AuditConfig
 from audit.errors import DataError, UsageError
 from audit.findings import FindingsInput
-from audit.io.model import load_model, model_input_check
+from audit.io.model import load_model
 from audit.io.tabular import (
     Chunk,
     TableUnit,
@@ -93,7 +93,7 @@ class TabularModality(TabularEvidence, Modality):
             cfg.model, arch=cfg.arch, trust_model=cfg.trust_model, device=cfg.device
         )
         self.notes.extend(self.model.notes)
-        self.n_outputs = model_input_check(self.model.module, len(self.names))
+        self.n_outputs = self._fit_inputs()  # a --slice-col the model takes as an input stays a feature
         self.baseline = self._baseline_row()
         self._chunks = iter_source(self.source, cfg.chunk_rows)
         first = next(self._chunks, None)
@@ -248,6 +248,7 @@ class TabularModality(TabularEvidence, Modality):
             n_rows=self.n_rows,
             n_ref_rows=n_ref_rows,
             class_names=tuple(cfg.class_names),
+            class_counts=self._class_counts(),
         )
         return Summary(stats, conv, xc, inp, {"slices": slices, "drift": drift_stats, "groups": unit_stats})
 

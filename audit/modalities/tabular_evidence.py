@@ -22,9 +22,11 @@ from audit.analysis.leak_scores import leak_scores
 from audit.analysis.neutralisation import NeutralisationStat, benefit_interval, correlated_groups
 from audit.analysis.ranking import class_rankings, global_ranking
 from audit.analysis.univariate import univariate_null_quantile, univariate_power
+from audit.attribution.base import model_dtype_device
 from audit.attribution.native import IGResult, integrated_gradients
 from audit.errors import DataError
-from audit.io.tabular import TableSpec, inspect_table, iter_chunks
+from audit.io.model import accepts_width, model_input_check
+from audit.io.tabular import TableSpec, inspect_table, iter_chunks, with_slice_feature
 from audit.results import ExpectedAttribution, FeatureStat, SignedSample
 
 __all__ = ["TabularEvidence"]
@@ -115,13 +117,67 @@ class TabularEvidence:
                 f"{self.n_outputs}-output model (found values from {y.min():g} to {y.max():g}); encode the labels"
             )
 
+    def _fit_inputs(self) -> int:
+        """Match the model's input width, and return its number of outputs. The slice column is set aside from
+        the features unless the model takes every non-target column: when the model rejects the features without
+        it and accepts them with it, it is a model input and stays a feature (its labels still form the slices)."""
+        module, col = self.model.module, self.cfg.slice_col
+        if col is not None and col not in self.names and not accepts_width(module, len(self.names)) \
+                and accepts_width(module, len(self.names) + 1):
+            self.source = with_slice_feature(self.source)
+            self.spec = self.source.spec
+            self.names = list(self.spec.features)
+            self.declared = self._declared_noise()  # --noise-features may name it too
+            self.notes.append(
+                f"'{col}' (--slice-col) is also a model input: the model takes {len(self.names)} inputs, every column "
+                "but the target, so it stays a feature and its values form the slices"
+            )
+        extra = ((col, "--slice-col"),) if col is not None and col not in self.names else ()
+        return model_input_check(module, len(self.names), extra=extra)
+
     def _slices(self, stats: tuple[FeatureStat, ...]):
         if self.cfg.slice_col is None:
             return ()
+        # directions compare rows that explain the same class (cls: -1 for a model with one explained output)
         return slice_profiles(
             self.sample.get("A"), self.names, self.sample.get("slice"),
             min_rows=self.cfg.thresholds.slice_min_rows, column=self.cfg.slice_col,
+            X=self.sample.get("X"), G=self._row_gradients(), classes=self.sample.get("cls"),
+            n_boot=max(self.cfg.n_boot, 100), seed=self.cfg.seed,
         )
+
+    def _class_counts(self) -> tuple[int, ...]:
+        """Classifiers: rows per class in the analysed sample, from the labels (the explained classes without
+        labels); () for other tasks or when neither is known. Read by small_sample."""
+        if self.task not in ("classification", "binary_classification"):
+            return ()
+        try:
+            labels = self.sample.get("y")
+        except KeyError:
+            labels = self.sample.get("cls")
+        labels = np.asarray(labels)
+        if labels.size == 0 or (labels < 0).any():
+            return ()
+        return tuple(int(c) for c in np.unique(labels, return_counts=True)[1])
+
+    def _row_gradients(self, batch: int = 4096) -> np.ndarray | None:
+        """The gradient of the explained output at each sampled row, (n, F): the local slopes slice directions
+        compare. None for a model that looks category columns up in embeddings (no slope along an index)."""
+        if self.categories is not None:
+            return None
+        X, cls = self.sample.get("X"), self.sample.get("cls")
+        module = self.explained
+        dtype, dev = model_dtype_device(module)
+        out = np.empty(X.shape, dtype=np.float64)
+        for r0 in range(0, X.shape[0], batch):
+            x = torch.as_tensor(X[r0 : r0 + batch], dtype=dtype, device=dev).requires_grad_(True)  # (b, F)
+            y = module(x).reshape(x.shape[0], -1)  # (b, outputs)
+            if self.task == "classification" and y.shape[1] > 1:
+                k = torch.as_tensor(cls[r0 : r0 + batch], dtype=torch.long, device=y.device).clamp(min=0)
+                y = y.gather(1, k[:, None])
+            (g,) = torch.autograd.grad(y[:, 0].sum(), x)
+            out[r0 : r0 + batch] = g.detach().cpu().double().numpy()
+        return out
 
     def _drift(self, stats: tuple[FeatureStat, ...]) -> tuple[tuple, int | None]:
         """Attribution-weighted drift against ``--reference``, and the reference's row count (None without one)."""

@@ -16,12 +16,17 @@ _COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "info": "#5
 _TOP = 5
 
 
+def _ci(lo: float, hi: float) -> str:
+    """``[lo, hi]``, or ``[no CI]`` where the ranking has none (NaN: fewer than 2 rows)."""
+    return "[no CI]" if lo != lo or hi != hi else f"[{lo:.4g}, {hi:.4g}]"
+
+
 def summary_card(run: AuditRun) -> str:
     """The card's HTML: one ``<div>``; no script, no external resource."""
     verdict = run.verdict.value
     rows = "".join(
         f"<tr><td>{s.rank}</td><td>{escape(s.name)}</td><td style='text-align:right'>{100 * s.share:.1f}%</td>"
-        f"<td style='text-align:right'>{s.mean_abs:.4g} [{s.ci_low:.4g}, {s.ci_high:.4g}]</td></tr>"
+        f"<td style='text-align:right'>{s.mean_abs:.4g} {_ci(s.ci_low, s.ci_high)}</td></tr>"
         for s in run.features[:_TOP]
     )
     findings = "".join(

@@ -30,7 +30,9 @@ The package is split by concern (its public surface is ``__all__`` below, re-exp
 
 from __future__ import annotations
 
-from audit.io.model.inputs import model_dtype, model_input_check
+from audit.io.model.inputs import accepts_width, model_dtype, model_input_check, model_input_width
 from audit.io.model.loader import FORMS, LoadedModel, load_model
 
-__all__ = ["FORMS", "LoadedModel", "load_model", "model_dtype", "model_input_check"]
+__all__ = [
+    "FORMS", "LoadedModel", "load_model", "model_dtype", "model_input_check", "model_input_width", "accepts_width",
+]

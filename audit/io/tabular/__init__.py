@@ -40,6 +40,7 @@ from audit.io.tabular.parts import (
     read_unit,
     table_files,
     total_rows,
+    with_slice_feature,
 )
 from audit.io.tabular.reader import inspect_table, iter_chunks, read_baseline_row, read_table
 from audit.io.tabular.spec import TABLE_FORMATS, Chunk, TableSpec
@@ -61,4 +62,5 @@ __all__ = [
     "read_unit",
     "table_files",
     "total_rows",
+    "with_slice_feature",
 ]

@@ -28,6 +28,7 @@ from audit.io.tabular.spec import Chunk, TableSpec
 from audit.io.tabular.validate import DATA_HINTS, check_index, frame_to_chunk
 
 __all__ = ["TABLE_SUFFIXES", "TableSource", "TableUnit", "table_files", "is_table_source", "inspect_source",
+           "with_slice_feature",
            "iter_source", "plan_units", "read_unit", "total_rows"]
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".gz", ".parquet", ".pq")
@@ -131,6 +132,20 @@ def inspect_source(data: str | Path, **options) -> TableSource:
     notes = tuple(dict.fromkeys(n for s in parts for n in s.notes))
     spec = dataclasses.replace(first, path=str(data), sha256=digest.hexdigest(), notes=notes)
     return TableSource(spec, tuple(parts))
+
+
+def with_slice_feature(source: TableSource) -> TableSource:
+    """The same source with its slice column also among the features (in file order): for a model that takes it
+    as an input. The slice labels are still read from it."""
+    col = source.spec.slice_col
+    if col is None:
+        raise DataError("with_slice_feature needs a source with a slice column")
+
+    def widen(spec: TableSpec) -> TableSpec:
+        keep = set(spec.features) | {col}
+        return dataclasses.replace(spec, features=tuple(c for c in spec.columns if c in keep))
+
+    return TableSource(widen(source.spec), tuple(widen(p) for p in source.parts))
 
 
 def iter_source(source: TableSource, chunk_rows: int) -> Iterator[Chunk]:

@@ -58,7 +58,10 @@ def build(run: AuditRun) -> dict[str, Any] | None:
                 "rank": s.rank,
                 "name": s.name,
                 "mean_abs": fmt_num(s.mean_abs),
-                "ci": f"{fmt_num(s.ci_low)} – {fmt_num(s.ci_high)}",
+                "ci": (  # no interval below 2 rows (global_ranking gives NaN): never "[39, 39]" from one row
+                    "no interval (too few rows)" if is_missing(s.ci_low) or is_missing(s.ci_high)
+                    else f"{fmt_num(s.ci_low)} – {fmt_num(s.ci_high)}"
+                ),
                 "share": fmt_pct(s.share),
                 "share_width": 0.0 if is_missing(s.share) else round(100 * max(0.0, s.share) / max_share, 1),
                 "mean": fmt_signed(s.mean),
