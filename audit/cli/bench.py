@@ -82,7 +82,8 @@ def bench_command(
     rows: int = typer.Option(2048, "--rows", help="Rows to time (the first N of the data)."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda."),
     method: str = typer.Option("gausslegendre", "--method", help="Integration method."),
-    repeats: int = typer.Option(3, "--repeats", help="Interleaved rounds; each speed is the best round, and the spread of the per-round ratios is printed."),
+    repeats: int = typer.Option(3, "--repeats", help="Interleaved rounds; each speed is the best round, "
+                                 "and the spread of the per-round ratios is printed."),
     arch: str = typer.Option(None, "--arch", help="module:callable that builds the network for a state_dict."),
     trust_model: bool = typer.Option(False, "--trust-model", help="Allow loading a pickled full module (runs "
                                      "code: only for files you trust)."),
