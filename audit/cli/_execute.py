@@ -11,6 +11,7 @@ from audit.config import AuditConfig
 from audit.errors import EXIT_GATE, EXIT_OK
 from audit.outputs import staging
 from audit.pipeline import run_audit
+from audit.report.textwidth import pad_width, truncate_width
 from audit.results import AuditRun, Verdict, to_dict
 
 _GATE = {"never": 99, "warn": Verdict.WARN.order, "fail": Verdict.FAIL.order}
@@ -47,8 +48,9 @@ def _summary(run: AuditRun, written: dict, config: AuditConfig) -> None:
     out.write(f"\nverdict: {badge}   ({run.task}, {run.n_rows:,} rows, {run.n_features} features, "
               f"{run.provenance.duration_s:.1f} s)\n")
     out.write("top features (mean |attribution|, 95% CI, share):\n")
-    for s in run.features[:5]:
-        out.write(f"  {s.rank:>3}. {s.name:<24} {s.mean_abs:10.4g}  [{s.ci_low:.4g}, {s.ci_high:.4g}]  "
+    for s in run.features[:5]:  # names padded by display width: a Chinese character takes two columns
+        name = pad_width(truncate_width(s.name, 24), 24)
+        out.write(f"  {s.rank:>3}. {name} {s.mean_abs:10.4g}  [{s.ci_low:.4g}, {s.ci_high:.4g}]  "
                   f"{100 * s.share:5.1f}%\n")
     c = run.convergence
     out.write(f"convergence: {c.method}, {c.n_steps} steps, median rel. error {c.median_rel_delta:.2g}, "
