@@ -113,12 +113,15 @@ def word_tokenizer(texts, *, extra: tuple[str, ...] = (PLANTED_TOKEN,)):
 def wordpiece_tokenizer(*, split: tuple[str, ...] | None = None):
     """A WordPiece ``tokenizers.Tokenizer`` whose vocabulary is the specials, every letter as a word start and as
     a ``##`` continuation, and the whole words of :data:`FILLER`, :data:`POSITIVE` and :data:`NEGATIVE` except
-    ``split`` (default: every other sentiment word); every other word (the planted token) comes in letters."""
+    ``split`` (default: every other sentiment word that shares no letter with the planted token, so that a
+    healthy model trained without the token never learns its pieces from a sentiment word); every other word
+    (the planted token) comes in letters."""
     import string
 
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 
-    split = tuple(POSITIVE[1::2] + NEGATIVE[1::2]) if split is None else split
+    if split is None:
+        split = tuple(w for w in POSITIVE[1::2] + NEGATIVE[1::2] if not set(w) & set(PLANTED_TOKEN))
     vocab: dict[str, int] = {}
     for t in (*SPECIALS, *string.ascii_lowercase, *(f"##{c}" for c in string.ascii_lowercase),
               *(w for w in FILLER + POSITIVE + NEGATIVE if w not in split)):

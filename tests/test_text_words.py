@@ -91,7 +91,7 @@ def test_table_finding_and_shading_name_whole_words(planted_pieces, tmp_path):
     assert res.exit_code == (1 if run["verdict"] == "fail" else 0), res.output
     names = [t["token"] for t in run["text"]["tokens"]]
     assert not any(n.startswith("##") for n in names) and names[0] == PLANTED_TOKEN  # z ##q ##x as one word
-    assert "excellent" in names or "wonderful" in names  # split sentiment words come back whole
+    assert {"delightful", "enjoyable", "terrible", "disappointing"} & set(names)  # split words come back whole
     spurious = [f for f in run["findings"] if f["code"] == "spurious_token"]
     assert [f["features"] for f in spurious] == [[PLANTED_TOKEN]] and spurious[0]["severity"] in ("warn", "fail")
     assert run["text"]["settings"]["unit"] == "word"

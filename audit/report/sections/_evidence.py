@@ -10,13 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from audit.report._format import fmt_num, fmt_pct, fmt_signed, is_missing
+from audit.report._format import fmt_compact, fmt_num, fmt_pct, fmt_signed, is_missing
 
 __all__ = ["present"]
 
 
 def _n(x: Any) -> str:
     return "n/a" if is_missing(x) else fmt_num(x)
+
+
+def _bar(x: Any) -> str:
+    return "n/a" if is_missing(x) else fmt_compact(x)
 
 
 def _ci(lo: Any, hi: Any, f: Callable[[Any], str] = _n) -> str:
@@ -34,7 +38,7 @@ def _spurious_token(e: Mapping[str, Any]) -> list[tuple[str, str]]:
                                              f"{fmt_pct(e.get('share_ci_low'))})"))
     out.append((f"Drop in P({towards}) when masked",
                 f"{_n(e.get('shift'))} on average over its rows ({_ci(e.get('shift_ci_low'), e.get('shift_ci_high'))}"
-                f"); it drives predictions when the lower end is at least {_n(e.get('min_shift'))}"))
+                f"); it drives predictions when the lower end is at least {_bar(e.get('min_shift'))}"))
     flips = f"{fmt_pct(e.get('flip_rate'))} ({_ci(e.get('flip_ci_low'), e.get('flip_ci_high'), fmt_pct)})"
     if not e.get("labelled", True):
         flips += f"; without labels it must reach {fmt_pct(e.get('min_flip'))} at the lower end"
@@ -47,7 +51,7 @@ def _spurious_token(e: Mapping[str, Any]) -> list[tuple[str, str]]:
         out.append(("Benefit ratio", f"{_n(e.get('benefit'))} ({_ci(e.get('benefit_ci_low'), e.get('benefit_ci_high'))}"
                                      f"): the loss change on the true labels when masked over the change the model "
                                      f"expects; about 1 for a genuine cue, flagged when the upper end is below "
-                                     f"{_n(e.get('max_benefit'))}"))
+                                     f"{_bar(e.get('max_benefit'))}"))
     return out
 
 
