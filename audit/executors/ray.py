@@ -64,7 +64,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, redirect_stdout
+from contextlib import ExitStack, contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -306,6 +306,9 @@ def _init_bounded(ray: Any, wait_s: float, **kwargs: Any) -> None:
         )
     if "error" in box:
         raise box["error"]
+    if threading.current_thread() is threading.main_thread():  # what ray.init sets when run on the main thread
+        with suppress(Exception):  # a Ray without the helper: its default SIGTERM behaviour stays
+            ray._private.utils.set_sigterm_handler(lambda signum, _frame: sys.exit(signum))
 
 
 def _check_reachable(address: str) -> None:
