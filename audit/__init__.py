@@ -11,9 +11,14 @@ global rankings, findings, reports and an exit code.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 __version__ = "0.1.0"
+
+# Captum and transformers import tqdm.auto, which in a Jupyter kernel without ipywidgets warns "IProgress not
+# found" (a red TqdmWarning in the notebook's first output). audit shows no tqdm bar, so the warning is noise.
+warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
 
 __all__ = ["__version__", "run", "load"]
 

@@ -22,6 +22,8 @@ Every speed is rows/s at the given step count. :func:`default_model_and_rows` is
 from __future__ import annotations
 
 import copy
+import os
+import statistics
 import time
 import warnings
 from collections.abc import Callable
@@ -38,10 +40,31 @@ from audit.attribution.planning import use_channels_last
 from audit.attribution.quadrature import METHODS, min_steps
 from audit.errors import AttributionError
 
-__all__ = ["bench", "default_model_and_rows", "format_table", "CAPTUM_CANDIDATES"]
+__all__ = ["bench", "default_model_and_rows", "format_table", "CAPTUM_CANDIDATES", "WIDE_SPREAD", "honesty_warnings"]
 
 # path points per Captum forward tried for "Captum at its best" (plus n_rows: one step of every row per forward)
 CAPTUM_CANDIDATES = (256, 512, 1024, 2048, 4096)
+WIDE_SPREAD = 1.5  # largest over smallest per-round ratio beyond which the figures are called unreliable
+
+
+def honesty_warnings(ratios: list[float], load: float | None, cores: int | None) -> list[str]:
+    """What makes the timings untrustworthy: a machine busier than its cores (1-minute load average) or per-round
+    ratios that disagree by more than :data:`WIDE_SPREAD` times."""
+    out = []
+    if load is not None and cores and load > cores:
+        out.append(f"the machine is busy (load average {load:.1f} on {cores} cores): other work competes for the "
+                   "CPUs and the ratios can be far off; rerun on an idle machine")
+    if len(ratios) > 1 and min(ratios) > 0 and max(ratios) / min(ratios) > WIDE_SPREAD:
+        out.append(f"the rounds disagree: native / Captum best ranged {min(ratios):.2f}x to {max(ratios):.2f}x; "
+                   "trust the median, or rerun with more --repeats on a quieter machine")
+    return out
+
+
+def _load() -> float | None:
+    try:
+        return float(os.getloadavg()[0])
+    except (OSError, AttributeError):  # not on every platform
+        return None
 
 
 def default_model_and_rows(n_rows: int = 2048, *, seed: int = 0) -> tuple[torch.nn.Module, torch.Tensor]:
@@ -164,7 +187,9 @@ def bench(
         ``captum_by_internal_batch_size``, ``rows``, ``feature_shape``, ``n_steps``, ``method``,
         ``points_per_row``, ``chunk_rows`` and ``points_per_pass`` (the engine's cut in its last round),
         ``repeats``, ``device``, ``threads``, ``torch_version``, ``captum_version``, ``max_rel_diff_vs_captum``,
-        ``notes``.
+        ``ratio_rounds`` (native / Captum best in each interleaved round) with ``ratio_min``, ``ratio_median``,
+        ``ratio_max``, ``load_average`` (1-minute, the larger of before and after; None where unknown),
+        ``cores``, ``notes`` and ``warnings`` (:func:`honesty_warnings`).
     """
     if method not in METHODS:
         raise AttributionError(f"unknown integration method '{method}'; use one of {', '.join(METHODS)}")
@@ -211,9 +236,12 @@ def bench(
         )
 
     best: dict[str, float] = {}
+    rounds: dict[str, list[float]] = {}  # every round's seconds, for the spread
+    load_before = _load()
 
     def record(key: str, seconds: float) -> None:
         best[key] = min(best.get(key, float("inf")), seconds)
+        rounds.setdefault(key, []).append(seconds)
 
     slow: set[str] = set()
     captum_best_attr: dict[int, torch.Tensor] = {}
@@ -258,6 +286,10 @@ def bench(
     max_rel = float(((nat - cap).abs().amax(dim=1) / scale).max())
     if slow:
         notes.append(f"run once (slower than {slow_s:g} s per run): {', '.join(sorted(slow))}")
+    key = "captum_default" if best_ibs == n * n_steps and "captum_default" in rate else f"captum_{best_ibs}"
+    ratios = [c / t for t, c in zip(rounds["native"], rounds[key], strict=False)]  # per round, interleaved
+    loads = [v for v in (load_before, _load()) if v is not None]
+    load = max(loads) if loads else None
     return {
         "native_rows_per_s": rate["native"],
         "captum_best_rows_per_s": by_ibs[best_ibs],
@@ -280,7 +312,12 @@ def bench(
         "torch_version": torch.__version__,
         "captum_version": captum_version(),
         "max_rel_diff_vs_captum": max_rel,
+        "ratio_rounds": ratios,
+        "ratio_min": min(ratios), "ratio_median": statistics.median(ratios), "ratio_max": max(ratios),
+        "load_average": load,
+        "cores": os.cpu_count(),
         "notes": notes,
+        "warnings": honesty_warnings(ratios, load, os.cpu_count()),
     }
 
 
@@ -313,8 +350,13 @@ def format_table(result: dict[str, Any]) -> str:
         line("Captum, default (None)", r["captum_default_rows_per_s"], "all points in one forward"),
         line("ceiling: forward+backward only", r["ceiling_rows_per_s"], "same points, same chunks"),
         "",
-        f"native / Captum best: {r['native_vs_captum_best']:.2f}x    native / ceiling: {r['native_vs_ceiling']:.0%}"
-        f"    largest difference to Captum: {r['max_rel_diff_vs_captum']:.2g} of the row's largest |attribution|",
+        f"native / Captum best: {r['native_vs_captum_best']:.2f}x (best rounds)    native / ceiling: "
+        f"{r['native_vs_ceiling']:.0%}    largest difference to Captum: {r['max_rel_diff_vs_captum']:.2g} of the "
+        "row's largest |attribution|",
+        f"native / Captum best per round ({len(r['ratio_rounds'])} interleaved): min {r['ratio_min']:.2f}x, median "
+        f"{r['ratio_median']:.2f}x, max {r['ratio_max']:.2f}x"
+        + ("" if r["load_average"] is None else f"    load average {r['load_average']:.1f} on {r['cores']} cores"),
     ]
     out += [f"note: {note}" for note in r["notes"]]
+    out += [f"warning: {w}" for w in r.get("warnings", ())]
     return "\n".join(out)

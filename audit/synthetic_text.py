@@ -8,6 +8,9 @@
   whatever their label, as in audited data where the shortcut no longer holds.
 - :func:`word_tokenizer`: a word-level tokenizer (the ``tokenizers`` library) trained on the reviews' own
   vocabulary, with ``[PAD] [UNK] [CLS] [SEP]`` and a ``[CLS] ... [SEP]`` template.
+- :func:`wordpiece_tokenizer`: a WordPiece tokenizer with a vocabulary written in code, in which the filler words
+  and half the sentiment words are whole pieces and the other words split into letters (``zqx`` -> ``z ##q ##x``,
+  ``excellent`` -> ``e ##x ##c ...``): the case of a real BERT vocabulary, where rare words come in pieces.
 - :func:`tiny_bert`: a 2-layer :class:`transformers.BertForSequenceClassification` (hidden size 32).
 - :func:`train_classifier`: a few epochs of Adam on the CPU (seconds).
 - :func:`save_hf_folder`: model, config and tokenizer files in one folder with ``save_pretrained``.
@@ -30,6 +33,7 @@ __all__ = [
     "PLANTED_TOKEN",
     "make_reviews",
     "word_tokenizer",
+    "wordpiece_tokenizer",
     "tiny_bert",
     "train_classifier",
     "save_hf_folder",
@@ -100,6 +104,32 @@ def word_tokenizer(texts, *, extra: tuple[str, ...] = (PLANTED_TOKEN,)):
     corpus = list(texts) + list(FILLER) + list(POSITIVE) + list(NEGATIVE) + list(extra)
     tok.train_from_iterator(corpus, trainer=trainer)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return tok
+
+
+def wordpiece_tokenizer(*, split: tuple[str, ...] | None = None):
+    """A WordPiece ``tokenizers.Tokenizer`` whose vocabulary is the specials, every letter as a word start and as
+    a ``##`` continuation, and the whole words of :data:`FILLER`, :data:`POSITIVE` and :data:`NEGATIVE` except
+    ``split`` (default: every other sentiment word that shares no letter with the planted token, so that a
+    healthy model trained without the token never learns its pieces from a sentiment word); every other word
+    (the planted token) comes in letters."""
+    import string
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    if split is None:
+        split = tuple(w for w in POSITIVE[1::2] + NEGATIVE[1::2] if not set(w) & set(PLANTED_TOKEN))
+    vocab: dict[str, int] = {}
+    for t in (*SPECIALS, *string.ascii_lowercase, *(f"##{c}" for c in string.ascii_lowercase),
+              *(w for w in FILLER + POSITIVE + NEGATIVE if w not in split)):
+        vocab.setdefault(t, len(vocab))
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    cls, sep = vocab["[CLS]"], vocab["[SEP]"]
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
@@ -198,13 +228,14 @@ class TrainedText:
     train_accuracy: float
 
 
-def build_text_case(*, planted: bool, seed: int = 0, n_train: int = 1600, epochs: int = 8) -> TrainedText:
+def build_text_case(*, planted: bool, seed: int = 0, n_train: int = 1600, epochs: int = 8,
+                    pieces: bool = False) -> TrainedText:
     """Train the tiny BERT on synthetic reviews; with ``planted`` the made-up token is appended to
     :data:`PLANT_POSITIVE` (80%) of the positive training reviews and :data:`PLANT_NEGATIVE` (5%) of the negative
-    ones."""
+    ones. ``pieces``: the :func:`wordpiece_tokenizer` (rare words in pieces) instead of the word-level one."""
     train = make_reviews(n_train, seed=seed, planted=PLANT_POSITIVE if planted else 0.0,
                          planted_negative=PLANT_NEGATIVE if planted else 0.0)
-    tok = word_tokenizer(train["text"])
+    tok = wordpiece_tokenizer() if pieces else word_tokenizer(train["text"])
     model = tiny_bert(tok.get_vocab_size(), seed=seed, pad_id=tok.token_to_id("[PAD]"))
     acc = train_classifier(model, tok, train, epochs=epochs, seed=seed)
     return TrainedText(model, tok, acc)

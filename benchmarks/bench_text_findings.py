@@ -10,6 +10,7 @@ finding at all) on the healthy models, with Wilson 95% intervals, and whether ``
 
     python benchmarks/bench_text_findings.py              # 5 + 5 seeds, ~2.5 min on 2 cores
     python benchmarks/bench_text_findings.py --seeds 2 --json text.json
+    python benchmarks/bench_text_findings.py --pieces     # WordPiece: zqx comes as z ##q ##x
 
 Measured (2026-12-01, 2 shared cores, 400 validation rows): 5 seeds in 146 s -- with labels the planted token is
 flagged 5/5 (all fail; Wilson 95% CI 57-100%) and healthy models raise nothing 0/5 (0-43%); without labels 5/5
@@ -62,6 +63,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--val-rows", type=int, default=400)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--pieces", action="store_true", help="the WordPiece tokenizer in which the planted token and "
+                    "half the sentiment words split into pieces (z ##q ##x): the finding must name the word")
     a = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -71,7 +74,7 @@ def main() -> None:
             val = make_reviews(a.val_rows, seed=1000 + seed, planted_random=0.5)
             for planted in (True, False):
                 folder = Path(tmp) / f"s{seed}_{planted}"
-                case = build_text_case(planted=planted, seed=seed)
+                case = build_text_case(planted=planted, seed=seed, pieces=a.pieces)
                 save_hf_folder(case.model, case.tokenizer, folder / "hf")
                 path = folder / "val.csv"
                 val.to_csv(path, index=False)
@@ -88,7 +91,8 @@ def main() -> None:
                     })  # fmt: skip
                     print(f"seed {seed} planted={planted} labels={labels}: {rows[-1]['spurious']} "
                           f"{rows[-1]['other_bad']} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    print(f"\n{a.seeds} seeds, {a.val_rows} validation rows, {time.perf_counter() - t0:.0f} s")
+    tok = "WordPiece tokenizer (rare words in pieces)" if a.pieces else "word-level tokenizer"
+    print(f"\n{a.seeds} seeds, {a.val_rows} validation rows, {tok}, {time.perf_counter() - t0:.0f} s")
     for labels in (True, False):
         sub = [r for r in rows if r["labels"] == labels]
         pl = [r for r in sub if r["planted"]]

@@ -476,3 +476,25 @@ def make_pass_run() -> AuditRun:
 if __name__ == "__main__":  # regenerate the saved fixture after a deliberate change above
     FIXTURES.mkdir(parents=True, exist_ok=True)
     print(save_run(make_regression_run(), REGRESSION_JSON))
+
+
+# long and Chinese names for the reports that must hold any name (tests/test_report_names.py)
+CJK_NAMES = {
+    LEAK: "客户流失前剩余天数的副本（由目标列计算得出，不应作为特征使用）",
+    "monthly_spend": "每月消费金额_monthly_spend_in_local_currency_including_tax_and_discounts",
+    "tenure_months": "在网时长（月）",
+    "support_calls": "客服电话次数_support_calls_last_quarter",
+}
+
+
+def make_cjk_run() -> AuditRun:
+    """The regression run with its top names replaced by long and Chinese ones (:data:`CJK_NAMES`), everywhere
+    they appear (features, findings, slices, signed samples)."""
+    import json
+
+    from audit.results import from_dict, to_dict
+
+    text = json.dumps(to_dict(make_regression_run()), ensure_ascii=False)
+    for old, new in CJK_NAMES.items():
+        text = text.replace(old, new)
+    return from_dict(AuditRun, json.loads(text))

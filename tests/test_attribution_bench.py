@@ -131,3 +131,25 @@ def test_bench_runs_a_float64_classifier_in_its_own_dtype() -> None:
     x = torch.rand(8, 4, generator=torch.Generator().manual_seed(0))  # float32 rows
     res = bench(model, x, n_steps=4, repeats=1, captum_candidates=(), captum_default=False)
     assert res["native_rows_per_s"] > 0 and res["max_rel_diff_vs_captum"] < 1e-6
+
+
+def test_bench_prints_the_spread_of_interleaved_rounds_and_warns_when_busy(monkeypatch) -> None:
+    """A busy machine once gave 29x where the README says ~5x: every round's ratio is kept, the spread printed,
+    and a load average above the core count is a warning (no failure)."""
+    import os
+
+    import audit.bench as b
+
+    model, x = default_model_and_rows(24)
+    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    res = bench(model, x, n_steps=4, repeats=3, captum_candidates=(8, 32), captum_default=False)
+    assert len(res["ratio_rounds"]) == 3 and res["ratio_min"] <= res["ratio_median"] <= res["ratio_max"]
+    assert res["load_average"] == 64.0 and res["cores"] == os.cpu_count()
+    table = format_table(res)
+    assert "per round (3 interleaved): min" in table and "median" in table
+    assert any(w.startswith("the machine is busy (load average 64.0 on") for w in res["warnings"])
+    assert "warning: the machine is busy" in table
+    assert b.honesty_warnings([4.0, 5.0, 9.0], 0.5, 2) == [
+        "the rounds disagree: native / Captum best ranged 4.00x to 9.00x; trust the median, or rerun with more "
+        "--repeats on a quieter machine"]
+    assert b.honesty_warnings([4.8, 5.0, 5.2], 0.5, 2) == []  # a quiet machine, consistent rounds: nothing

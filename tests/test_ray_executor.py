@@ -135,6 +135,15 @@ def test_tabular_parts_two_workers_match_local(table, local_run):
     assert mine["_row"].tolist() == list(range(2100))
 
 
+def test_more_workers_than_cpus_run_with_a_note(table, local_run):
+    """--workers 3 on the 2-CPU instance: it runs (fractional actors), the same audit, and a note says why more
+    actors than CPUs cannot help (the run used to say nothing)."""
+    got = _cli(table, table["dir"] / "ray3", "--executor", "ray", "--workers", "3")
+    _same(dict(local_run["json"], notes=[]), dict(got, notes=[]))
+    note = [n for n in got["notes"] if n.startswith("--workers 3 on a Ray cluster with 2 CPUs")]
+    assert len(note) == 1 and "more actors than CPUs are no faster, pass --workers 2 or fewer" in note[0], got["notes"]
+
+
 def test_one_worker_matches_local_through_the_api_with_an_in_memory_model(table, local_run):
     """audit.run(module, ..., executor="ray"): the module travels pickled; one actor sized by default (1.5 CPUs of
     the 2)."""

@@ -12,11 +12,12 @@ N_TRAIN = 1200
 EPOCHS = 8
 
 
-def trained(planted: bool, seed: int = 0):
+def trained(planted: bool, seed: int = 0, *, pieces: bool = False):
+    """``pieces``: the WordPiece tokenizer in which rare words (the planted ``zqx``) split into pieces."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return build_text_case(planted=planted, seed=seed, n_train=N_TRAIN, epochs=EPOCHS)
+        return build_text_case(planted=planted, seed=seed, n_train=N_TRAIN, epochs=EPOCHS, pieces=pieces)
     finally:
         torch.set_num_threads(threads)
 

@@ -33,6 +33,7 @@ from audit.config import AuditConfig  # noqa: E402
 from audit.errors import EXIT_GATE, EXIT_OK  # noqa: E402
 from audit.outputs import staging  # noqa: E402
 from audit.pipeline import run_audit  # noqa: E402
+from audit.report.textwidth import pad_width, truncate_width  # noqa: E402
 from audit.results import AuditRun, Verdict, to_dict  # noqa: E402
 
 __all__ = ["EXIT_TERMINATED", "Terminated", "execute", "exit_code", "on_sigterm"]
@@ -148,8 +149,9 @@ def _summary(run: AuditRun, written: dict, wall_s: float) -> None:
     out.write(f"\nverdict: {badge}   ({run.task}, {run.n_rows:,} rows, {run.n_features} features, "
               f"{wall_s:.1f} s)\n")
     out.write("top features (mean |attribution|, 95% CI, share):\n")
-    for s in run.features[:5]:
-        out.write(f"  {s.rank:>3}. {s.name:<24} {s.mean_abs:10.4g}  {_interval(s.ci_low, s.ci_high)}  "
+    for s in run.features[:5]:  # names padded by display width: a Chinese character takes two columns
+        name = pad_width(truncate_width(s.name, 24), 24)
+        out.write(f"  {s.rank:>3}. {name} {s.mean_abs:10.4g}  {_interval(s.ci_low, s.ci_high)}  "
                   f"{100 * s.share:5.1f}%\n")
     c = run.convergence
     out.write(f"convergence: {c.method}, {c.n_steps} steps, median rel. error {c.median_rel_delta:.2g}, "

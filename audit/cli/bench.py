@@ -82,7 +82,8 @@ def bench_command(
     rows: int = typer.Option(2048, "--rows", help="Rows to time (the first N of the data)."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda."),
     method: str = typer.Option("gausslegendre", "--method", help="Integration method."),
-    repeats: int = typer.Option(3, "--repeats", help="Interleaved rounds; each speed is the best round."),
+    repeats: int = typer.Option(3, "--repeats", help="Interleaved rounds; each speed is the best round, "
+                                 "and the spread of the per-round ratios is printed."),
     arch: str = typer.Option(None, "--arch", help="module:callable that builds the network for a state_dict."),
     trust_model: bool = typer.Option(False, "--trust-model", help="Allow loading a pickled full module (runs "
                                      "code: only for files you trust)."),
@@ -109,6 +110,9 @@ def bench_command(
         x = _load_rows(module, data, rows, target_col, drop or [], image_size, resize)
     result = bench(module, x, n_steps=n_steps, method=method, device=device, repeats=repeats)
     typer.echo(json.dumps(result, indent=2) if json_out else format_table(result))
+    if json_out:  # the table prints them; with --json stdout is for machines, so say it on stderr too
+        for w in result["warnings"]:
+            typer.echo(f"audit bench: warning: {w}", err=True)
 
 
 def register(app: typer.Typer) -> None:

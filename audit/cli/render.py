@@ -65,7 +65,8 @@ def resolve_targets(
 
 @guarded
 def render(
-    run_json: Path = typer.Argument(..., help="The audit.json written by 'audit run'.", show_default=False),
+    run_json: Path = typer.Argument(..., help="The audit.json written by 'audit run'.", show_default=False,
+                                    metavar="RUN_JSON"),
     format: str | None = typer.Option(
         None,
         "--format",
@@ -92,6 +93,13 @@ def render(
         typer.echo(f"wrote {path}")
 
 
+class _Command(typer.core.TyperCommand):
+    """``Usage: audit render [OPTIONS] RUN_JSON``: typer writes a required argument as ``{RUN_JSON}``."""
+
+    def collect_usage_pieces(self, ctx):
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in super().collect_usage_pieces(ctx)]
+
+
 def register(app: typer.Typer) -> None:
     """Add ``audit render`` to the app."""
-    app.command("render", help=render.__doc__)(render)
+    app.command("render", help=render.__doc__, cls=_Command)(render)

@@ -11,6 +11,8 @@ import typer
 from audit.cli._common import guarded
 from audit.config import build_config
 
+_BRACKET = "\\[" if getattr(typer.core, "HAS_RICH", False) else "["  # rich markup would eat a bare [...]
+
 
 def run_command(
     model: str = typer.Option(None, "--model", "-m", help="Checkpoint: TorchScript, torch.export .pt2, state_dict "
@@ -36,15 +38,14 @@ def run_command(
     sep: str = typer.Option(None, "--sep", help="CSV separator: ',', ';', 'tab'. Default: detected from the header."),
     neutralise: str = typer.Option(None, "--neutralise", help="How noise_leakage takes a feature's information "
                                    "away: permute (default, within its column) | baseline."),
-    out: str = typer.Option(None, "--out", "-o", help="Output folder. Default: reports/latest."),
+    out: str = typer.Option(None, "--out", "-o", help="Output folder."),
     baseline: str = typer.Option(None, "--baseline", help="zero | mean | median | a one-row CSV (images: "
                                  "black | blur | noise | mean)."),
     method: str = typer.Option(None, "--method", help="gausslegendre (default) | riemann_left | riemann_right | "
                                "riemann_middle | riemann_trapezoid."),
     n_steps: str = typer.Option(None, "--n-steps", help="Integration steps, or 'auto' (default): 16 steps, refined "
                                 "only for rows whose completeness error is above the tolerance, up to --max-steps."),
-    max_steps: int = typer.Option(None, "--max-steps", help="With --n-steps auto: the most steps a row may get. "
-                                  "Default 1024."),
+    max_steps: int = typer.Option(None, "--max-steps", help="With --n-steps auto: the most steps a row may get."),
     noise_features: list[str] = typer.Option(None, "--noise-features", help="Glob of features you know are noise "
                                              "(repeatable), e.g. 'noise_*'."),
     groups: list[str] = typer.Option(None, "--group", help="NAME=GLOB: rank and judge these columns as one feature "
@@ -53,20 +54,20 @@ def run_command(
     reference: str = typer.Option(None, "--reference", help="Reference data (e.g. train.csv) for drift on the "
                                   "features that matter."),
     crosscheck_rows: str = typer.Option(None, "--crosscheck-rows", help="Rows cross-checked against Captum: a "
-                                        "number or 'all'. Default 256."),
+                                        "number or 'all'."),
     device: str = typer.Option(None, "--device", help="cpu | cuda."),
     dtype: str = typer.Option(None, "--dtype", help="float32 | float64 (reference precision)."),
     bf16: bool = typer.Option(None, "--bf16", help="bf16 autocast on CUDA."),
-    seed: int = typer.Option(None, "--seed", help="Seed for sampling and the bootstrap. Default 0."),
-    formats: str = typer.Option(None, "--format", help="Comma list of json, html, pdf. Default all three."),
+    seed: int = typer.Option(None, "--seed", help="Seed for sampling and the bootstrap."),
+    formats: str = typer.Option(None, "--format", help="Comma list of json, html, pdf."),
     fail_on: str = typer.Option(None, "--fail-on", help="Exit 1 when the verdict reaches: never | warn | fail "
                                 "(default)."),
     quiet: bool = typer.Option(None, "--quiet", "-q", help="No progress and no summary."),
     json_out: bool = typer.Option(False, "--json", help="Print audit.json to stdout (implies no progress)."),
-    config: str = typer.Option(None, "--config", help="audit.toml with options and [thresholds]. Default: "
-                               "./audit.toml if present."),
+    config: str = typer.Option(None, "--config", help=f"audit.toml with options and a {_BRACKET}thresholds] "
+                               "table (flags win over the file)."),
     memory_budget_mb: int = typer.Option(None, "--memory-budget-mb", help="Memory for one forward/backward chunk."),
-    n_boot: int = typer.Option(None, "--n-boot", help="Bootstrap resamples for the intervals. Default 200."),
+    n_boot: int = typer.Option(None, "--n-boot", help="Bootstrap resamples for the intervals."),
     labels: str = typer.Option(None, "--labels", help="Images: CSV of path,label instead of class folders."),
     image_size: int = typer.Option(None, "--image-size", help="Images: crop size. Default 224."),
     resize: int = typer.Option(None, "--resize", help="Images: resize the short side to this before the crop. "
@@ -86,8 +87,7 @@ def run_command(
                                 "allow."),
     cpus_per_worker: float = typer.Option(None, "--cpus-per-worker", help="Ray: CPUs per actor (fractions allowed). "
                                           "Default: sized from the cluster."),
-    gpus_per_worker: float = typer.Option(None, "--gpus-per-worker", help="Ray: GPUs per actor (fractions allowed). "
-                                          "Default 0."),
+    gpus_per_worker: float = typer.Option(None, "--gpus-per-worker", help="Ray: GPUs per actor (fractions allowed)."),
 ) -> None:
     """Audit MODEL on DATA: attributions, rankings, findings, audit.json and reports; exit 1 when the verdict
     reaches --fail-on."""
@@ -112,5 +112,35 @@ def run_command(
     raise typer.Exit(code)
 
 
+# Options whose help shows ``[default: ...]``. Every option defaults to None so that audit.toml can set it
+# (build_config: flags over the file over AuditConfig's defaults), so typer cannot see the defaults: the markers
+# are AuditConfig's own, or these words where the default depends on the data.
+_SHOWN_DEFAULTS = ("out", "method", "n_steps", "max_steps", "crosscheck_rows", "device", "dtype", "seed", "formats",
+                   "fail_on", "n_boot", "memory_budget_mb", "executor", "neutralise", "task", "kind", "normalize",
+                   "gpus_per_worker")  # fmt: skip
+_DEFAULT_WORDS = {"config": "./audit.toml if present", "baseline": "zero (tables), black (images), pad (text)"}
+
+
+def _help_markers() -> None:
+    """``[default: ...]`` markers from AuditConfig, and no ``<bool>`` type on on/off flags."""
+    import dataclasses
+    import inspect
+
+    from audit.config import AuditConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(AuditConfig) if f.default is not dataclasses.MISSING}
+    for name, param in inspect.signature(run_command).parameters.items():
+        info = param.default
+        if param.annotation in (bool, "bool"):
+            info.metavar = ""  # a flag takes no value: typer would print <bool>
+        shown = _DEFAULT_WORDS.get(name)
+        if shown is None and name in _SHOWN_DEFAULTS:
+            value = defaults[name]
+            shown = ",".join(value) if isinstance(value, tuple) else str(value)
+        if shown is not None and "[default:" not in (info.help or ""):  # typer would print "(200)" for a text
+            info.help = f"{info.help} {_BRACKET}default: {shown}]"
+
+
 def register(app: typer.Typer) -> None:
+    _help_markers()
     app.command("run")(guarded(run_command))

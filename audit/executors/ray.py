@@ -31,7 +31,10 @@ Faults: Ray Data's actor pools restart dead actors and retry their tasks (``max_
 written under a temporary name and renamed when its unit is done, so a retried unit replaces its part. An
 :class:`~audit.errors.AuditError` on a worker (a model that cannot load there, a bad value in a unit) is not
 retried: it comes back as a record and is raised here with its message, one line, exit 3. A cluster that cannot
-be reached is one line (:class:`~audit.errors.ExecutorError`, exit 3) after a 3-second TCP check.
+be reached is one line (:class:`~audit.errors.ExecutorError`, exit 3) after a 3-second TCP check; ``auto`` is
+resolved first, as Ray resolves it (the cluster file ``ray start`` wrote, ``/tmp/ray/ray_current_cluster``, else
+a Ray process on this machine), and checked the same way, and ``ray.init`` on an address that answers TCP is
+bounded (:data:`CONNECT_WAIT_S`).
 
 Sizing: on a 2-core machine two actors of one CPU each and any 1-CPU task wait forever for a third CPU; so by
 default the actors share the cluster's CPUs minus a reserve (``min(1, CPUs / 4)``), in fractions (two actors of
@@ -61,7 +64,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, redirect_stdout
+from contextlib import ExitStack, contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +76,8 @@ from audit.modalities.base import Modality, OutputSink
 
 __all__ = ["RayExecutor", "run_ray", "RayRunStats", "last_run", "plan_resources"]
 
-CONNECT_TIMEOUT_S = 3.0
+CONNECT_TIMEOUT_S = 3.0  # the TCP check of an address before ray.init
+CONNECT_WAIT_S = 60.0  # ray.init on a reachable address: how long before giving up
 
 
 @dataclass
@@ -171,7 +175,10 @@ def _connect(ray: Any, config: AuditConfig) -> bool:
     if ray.is_initialized():  # a notebook or test that called ray.init() itself: use it, leave it running
         _quiet(ray)
         return False
+    flag = "--ray-address" if config.ray_address else "RAY_ADDRESS"
     address = config.ray_address or os.environ.get("RAY_ADDRESS") or None
+    if address == "auto":
+        address = resolve_auto(ray, f"{flag} auto" if flag == "--ray-address" else "RAY_ADDRESS=auto")
     common = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
     # Ray Data's actor pools make Ray's C++ core log an error-level line per actor ("constructor arguments in the
     # object store and max_restarts > 0"): a harmless consequence of the restarts that give fault tolerance
@@ -182,10 +189,10 @@ def _connect(ray: Any, config: AuditConfig) -> bool:
             with _stderr_silenced():  # the C++ core says which log level it read from the environment
                 ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **common)
         else:
-            if address != "auto" and not address.startswith("ray://"):
+            if not address.startswith("ray://"):
                 _check_reachable(address)
             with _stderr_silenced():
-                ray.init(address=address, **common)
+                _init_bounded(ray, CONNECT_WAIT_S, address=address, **common)
     except ExecutorError:
         raise
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
@@ -216,6 +223,92 @@ def _stderr_silenced() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _cluster_file(ray: Any) -> Path:
+    """Where ``ray start`` records the last cluster's address (``/tmp/ray/ray_current_cluster`` by default)."""
+    try:
+        from ray._common.utils import get_ray_address_file
+
+        return Path(get_ray_address_file(None))
+    except Exception:  # a Ray that moved its private helper: its documented default
+        return Path("/tmp/ray/ray_current_cluster")
+
+
+def _ray_processes(ray: Any) -> list[str]:
+    """GCS addresses of Ray processes on this machine (Ray's own ``ps`` scan), [] when it cannot tell."""
+    try:
+        from ray._private.services import find_gcs_addresses
+
+        return sorted(find_gcs_addresses())
+    except Exception:
+        return []
+
+
+def resolve_auto(ray: Any, asked: str) -> str:
+    """The address ``auto`` means, found as Ray finds it (``services.get_ray_address_from_environment``): the
+    cluster file ``ray start`` wrote, else a Ray process running on this machine; checked like any address, so a
+    stale file from an earlier session is one line in seconds instead of ``ray.init`` retrying for minutes.
+
+    Parameters
+    ----------
+    asked : str
+        How the user asked (``--ray-address auto`` or ``RAY_ADDRESS=auto``), for the message.
+
+    Raises
+    ------
+    ExecutorError
+        Nothing found, or nothing answers at the address found.
+    """
+    path = _cluster_file(ray)
+    found = path.read_text().strip() if path.is_file() else ""
+    if found:  # if nothing answers there, the file outlived the cluster that wrote it
+        source = f"a cluster file ({path}) naming {found} from an earlier session"
+    else:
+        procs = _ray_processes(ray)
+        if not procs:
+            raise ExecutorError(
+                f"{asked} found no Ray cluster (no cluster file at {path}, no Ray process on this machine); start "
+                "one with 'ray start --head', or pass --ray-address host:port"
+            )
+        found, source = procs[0], f"a Ray process on this machine at {procs[0]}"
+    try:
+        _check_reachable(found)
+    except (ExecutorError, UsageError) as e:
+        reason = str(e).partition("(")[2].partition(")")[0] or "not host:port"
+        raise ExecutorError(
+            f"{asked} found {source}, and nothing answers there ({reason}); start a cluster with 'ray start "
+            "--head', or pass --ray-address host:port"
+        ) from None
+    return found
+
+
+def _init_bounded(ray: Any, wait_s: float, **kwargs: Any) -> None:
+    """``ray.init(**kwargs)`` that gives up after ``wait_s`` seconds: a port that accepts connections but is no
+    Ray cluster (or a cluster that stopped answering) makes Ray retry for minutes without a word."""
+    import threading
+
+    box: dict[str, BaseException] = {}
+
+    def connect() -> None:
+        try:
+            ray.init(**kwargs)
+        except BaseException as e:  # handed to the caller's thread
+            box["error"] = e
+
+    worker = threading.Thread(target=connect, name="audit-ray-connect", daemon=True)
+    worker.start()
+    worker.join(wait_s)
+    if worker.is_alive():
+        raise ExecutorError(
+            f"the Ray cluster at {kwargs.get('address')} accepts connections but did not answer as a Ray cluster "
+            f"within {wait_s:g} s; check that it is a running Ray head ('ray status'), or fix --ray-address"
+        )
+    if "error" in box:
+        raise box["error"]
+    if threading.current_thread() is threading.main_thread():  # what ray.init sets when run on the main thread
+        with suppress(Exception):  # a Ray without the helper: its default SIGTERM behaviour stays
+            ray._private.utils.set_sigterm_handler(lambda signum, _frame: sys.exit(signum))
 
 
 def _check_reachable(address: str) -> None:
@@ -280,6 +373,12 @@ def _run(ray: Any, modality: Modality, config: AuditConfig, outputs: OutputSink 
     stats.units, stats.workers, stats.cpus_per_worker, stats.gpus_per_worker, stats.threads = (
         len(units), workers, cpus, gpus, threads
     )
+    if config.workers is not None and workers > total_cpu:  # runs, but the reader should know it cannot help
+        modality.notes.append(
+            f"--workers {config.workers} on a Ray cluster with {total_cpu:g} CPUs: {workers} actors share them "
+            f"({cpus:g} CPU and one torch thread each) and each loads the model; more actors than CPUs are no "
+            f"faster, pass --workers {max(1, int(total_cpu))} or fewer"
+        )
     parts = _parts_folder(outputs)
     state = modality.worker_state()
     state.update(units=units, modality=type(modality))

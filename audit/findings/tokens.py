@@ -1,10 +1,12 @@
-"""``spurious_token``: a token that drives a text classifier's predictions out of proportion to what it tells
+"""``spurious_token``: a word that drives a text classifier's predictions out of proportion to what it tells
 about the label in the audited data (a shortcut learnt from the training data, such as a tag appended to the
-positive reviews).
+positive reviews). Words, not the tokenizer's pieces: a word split into pieces (``f ##e ##at ##ur ##e``) is one
+candidate whose attribution is the sum of its pieces' and whose masking hides all of them
+(:mod:`audit.analysis.words`).
 
-The candidates are the tokens that take a large share of all attribution across many rows (chosen by the text
+The candidates are the words that take a large share of all attribution across many rows (chosen by the text
 modality: at least 2% of all |attribution| and in at least 5% of the rows and 20 rows; special tokens never).
-Each was masked in the rows containing it (every occurrence replaced by the pad token and hidden by the
+Each was masked in the rows containing it (every piece of every occurrence replaced by the pad token and hidden by the
 attention mask; :class:`audit.analysis.tokens.TokenMaskingStat`), and is judged with intervals:
 
 1. *It drives predictions*: the lower end of the 95% bootstrap interval of the mean shift of the probability of
@@ -81,15 +83,15 @@ def detect(*, masking: Sequence[TokenMaskingStat], thresholds: Thresholds) -> li
                 continue
             tells_nothing = _ok(m.info_low) and m.info_low <= 0.0
             out.append(_finding(m, Severity.FAIL if tells_nothing else Severity.WARN, tells_nothing, max_benefit,
-                                min_shift))
+                                min_shift, min_flip))
         elif (_ok(m.flip_low) and m.flip_low >= min_flip and m.share_low >= LABEL_FREE_MIN_SHARE
               and m.rows >= LABEL_FREE_MIN_ROWS * m.n_rows):
-            out.append(_finding(m, Severity.WARN, True, max_benefit, min_shift))
+            out.append(_finding(m, Severity.WARN, True, max_benefit, min_shift, min_flip))
     return out
 
 
 def _finding(m: TokenMaskingStat, sev: Severity, tells_nothing: bool, max_benefit: float,
-             min_shift: float) -> Finding:
+             min_shift: float, min_flip: float) -> Finding:
     drives = (f"'{m.token}' carries {pct(m.share)} of all attribution over the {m.rows:,} rows containing it "
               f"({pct(m.rows / m.n_rows)} of the rows); masking it lowers the probability of '{m.towards}' by "
               f"{fmt(m.shift)} on average (95% CI {fmt(m.shift_low)} to {fmt(m.shift_high)}) and flips "
@@ -104,7 +106,7 @@ def _finding(m: TokenMaskingStat, sev: Severity, tells_nothing: bool, max_benefi
         message = f"{drives}, yet {told}: {worth}, {end}"
     else:
         message = (f"{drives}; the data has no labels to say whether it carries signal, but this much of the "
-                   "predictions hinges on one token: check it with labelled data (--target-col).")
+                   "predictions hinges on one word: check it with labelled data (--target-col).")
     evidence = {
         "token": m.token, "share": num(m.share), "share_ci_low": num(m.share_low), "rows": m.rows,
         "n_rows": m.n_rows, "towards": m.towards,
@@ -113,10 +115,10 @@ def _finding(m: TokenMaskingStat, sev: Severity, tells_nothing: bool, max_benefi
         "labelled": m.labelled, "label_rate": num(m.label_rate), "label_rate_without": num(m.label_rate_without),
         "info": num(m.info), "info_ci_low": num(m.info_low), "info_ci_high": num(m.info_high),
         "benefit": num(m.benefit), "benefit_ci_low": num(m.benefit_low), "benefit_ci_high": num(m.benefit_high),
-        "rest_rate": num(m.rest_rate), "rest_rate_without": num(m.rest_rate_without),
-        "rest_ci_low": num(m.rest_low), "rest_ci_high": num(m.rest_high), "max_benefit": num(max_benefit),
-        "min_shift": num(min_shift),
+        "max_benefit": num(max_benefit), "min_shift": num(min_shift),
     }  # fmt: skip
+    if not m.labelled:
+        evidence.update(min_flip=num(min_flip), min_share=num(LABEL_FREE_MIN_SHARE))
     return Finding(code=CODE, severity=sev, features=(m.token,), message=message, evidence=evidence)
 
 
@@ -126,7 +128,7 @@ def _detect(inp: FindingsInput, thresholds: Thresholds) -> list[Finding]:
 
 DETECTOR = Detector(
     code=CODE,
-    title=fixed_title("A token drives predictions beyond what it tells"),
+    title=fixed_title("A word drives predictions beyond what it tells"),
     applies=lambda inp: bool(inp.token_masking),
     detect=_detect,
 )

@@ -10,8 +10,10 @@ CSV/Parquet text column: the text modality.
    ``--executor ray``: :mod:`audit.modalities.text_units`);
 3. finish: convergence, the global token table with bootstrap intervals (and one per explained class), the
    Captum cross-check (``LayerIntegratedGradients``) on a sample of rows, the masking evidence of
-   ``spurious_token`` (:mod:`audit.modalities.text_evidence`); the record carries the ``text`` section, and the
-   output sink receives ``tokens.parquet`` (per row its tokens and their attributions).
+   ``spurious_token`` (:mod:`audit.modalities.text_evidence`), all on words (pieces grouped by
+   :mod:`audit.analysis.words`, a word's attribution the sum of its pieces'); the record carries the ``text``
+   section, and the output sink receives ``tokens.parquet`` (per row its pieces, their attributions and the word
+   of each piece).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 
 from audit.analysis.convergence import summarize_convergence
 from audit.analysis.tokens import token_table
+from audit.analysis.words import word_view
 from audit.attribution.crosscheck import sample_rows
 from audit.attribution.layer import layer_integrated_gradients, logits_of
 from audit.attribution.layer_crosscheck import layer_crosscheck
@@ -179,16 +182,18 @@ class TextModality(TextUnits, TextEvidence, Modality):
         cfg = self.cfg
         self.notes.extend(dict.fromkeys(self._engine_notes))
         conv = summarize_convergence(self.rel, self.steps, cfg.method, cfg.n_steps, cfg.thresholds.convergence_tol)
-        self.step("token table")
-        special = [np.asarray(s, dtype=bool) for s in self.enc.special]
-        ids = [np.asarray(r) for r in self.enc.ids]
-        tok = self.tm.tokenizer.token
-        self.table, features, self.n_distinct = token_table(ids, self.attr, special, tok, n_boot=cfg.n_boot,
-                                                            seed=cfg.seed)
+        self.step("word table")
+        # pieces -> words: the table, the masking and the examples name whole words; tokens.parquet keeps pieces
+        self.words = word_view(self.enc.tokens, self.enc.special, self.attr, self.enc.word_ids)
+        wv = self.words
+        word = wv.names.__getitem__
+        self.table, features, self.n_distinct = token_table(wv.keys, wv.attributions, wv.special, word,
+                                                            n_boot=cfg.n_boot, seed=cfg.seed)
         self.class_tables = {}
         for c in np.unique(self.target):
             rows = np.flatnonzero(self.target == c)
-            t, _, _ = token_table(ids, self.attr, special, tok, n_boot=cfg.n_boot, seed=cfg.seed, rows=rows, top=20)
+            t, _, _ = token_table(wv.keys, wv.attributions, wv.special, word, n_boot=cfg.n_boot, seed=cfg.seed,
+                                  rows=rows, top=20)
             self.class_tables[self._target_name(int(c))] = t
         xc = self._crosscheck()
         masking = self._masking(self.table)
@@ -221,6 +226,7 @@ class TextModality(TextUnits, TextEvidence, Modality):
         table = tokens_table(
             self.enc.tokens, self.enc.ids, self.attr, predicted=self.pred, target=self.target, confidence=self.conf,
             rel_delta=self.rel, labels=self.labels, truncated=np.asarray(self.enc.truncated),
+            word_index=self.words.index, words=[self.words.texts(i) for i in range(self.n_rows)],
         )  # fmt: skip
         write_tokens_parquet(sink, table)
         return run
@@ -326,7 +332,8 @@ class TextModality(TextUnits, TextEvidence, Modality):
             "method": e.method, "n_steps": e.n_steps, "max_steps": e.max_steps, "tolerance": e.tolerance,
             "layer": "word embedding", "baseline": self.baseline_kind, "max_length": self.max_length,
             "block_tokens": BLOCK_TOKENS, "block_rows": BLOCK_ROWS, "model_form": self.tm.loaded.form,
-            "masking": "each occurrence replaced by the pad token and hidden by the attention mask",
+            "masking": "each piece of each occurrence replaced by the pad token and hidden by the attention mask",
+            "unit": "word", "pieces": self.words.scheme,
         }  # fmt: skip
 
 

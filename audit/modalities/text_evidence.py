@@ -78,15 +78,18 @@ class TextEvidence:
         return found[:MAX_CANDIDATES]
 
     def _masking(self, table: tuple[TokenStat, ...]) -> tuple[TokenMaskingStat, ...]:
-        """Per candidate token: mask it in the rows containing it (pad id, attention 0) and measure."""
+        """Per candidate word: mask every piece of it in the rows containing it (pad id, attention 0) and measure."""
         out = []
-        by_token = {}
-        for i, toks in enumerate(self.enc.tokens):
-            for t in set(toks):
-                by_token.setdefault(t, []).append(i)
+        wv = self.words
+        key_of = {name: k for k, name in enumerate(wv.names)}
+        by_word: dict[int, list[int]] = {}
+        for i, keys in enumerate(wv.keys):
+            for k in set(keys.tolist()):
+                by_word.setdefault(k, []).append(i)
         rng = np.random.default_rng(self.cfg.seed)
         for cand in self._candidates(table):
-            rows = by_token.get(cand.token, [])
+            key = key_of.get(cand.token)
+            rows = by_word.get(key, []) if key is not None else []
             if not rows:
                 continue
             has = np.zeros(self.n_rows, dtype=bool)
@@ -94,7 +97,7 @@ class TextEvidence:
             sample = rows if len(rows) <= MASK_MAX_ROWS else sorted(rng.choice(rows, MASK_MAX_ROWS, replace=False))
             ids, masks = {}, {}
             for i in sample:
-                hit = np.asarray([t == cand.token for t in self.enc.tokens[i]])
+                hit = wv.keys[i][wv.index[i]] == key  # (L_i,) every piece of every occurrence of the word
                 ids[i] = [self.pad_id if h else v for v, h in zip(self.enc.ids[i], hit, strict=True)]
                 masks[i] = (~hit).astype(np.int64)
             self.step(f"masking '{cand.token}'")
@@ -120,10 +123,10 @@ class TextEvidence:
     # --- per-example views ----------------------------------------------------------------------------------
 
     def _example(self, i: int) -> TextExample:
-        keep = np.asarray(self.attr[i], dtype=np.float64)
+        keep = self.words.attributions[i]  # (W_i,) per word: the sum of its pieces'
         label = "" if self.labels is None else self.class_names[int(self.labels[i])]
         return TextExample(
-            row=int(i), tokens=tuple(self.enc.tokens[i]), attributions=tuple(round(float(v), 6) for v in keep),
+            row=int(i), tokens=tuple(self.words.texts(i)), attributions=tuple(round(float(v), 6) for v in keep),
             label=label, predicted=self.class_names[int(self.pred[i])], confidence=float(self.conf[i]),
             target_class=self._target_name(int(self.target[i])), rel_delta=float(self.rel[i]),
             truncated=bool(self.enc.truncated[i]),

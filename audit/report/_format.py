@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from audit.report.textwidth import display_width, pad_width, truncate_width
+
 __all__ = [
     "is_missing",
     "fmt_num",
@@ -21,6 +23,9 @@ __all__ = [
     "plural",
     "short_hash",
     "truncate",
+    "display_width",
+    "truncate_width",
+    "pad_width",
 ]
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")

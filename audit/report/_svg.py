@@ -98,15 +98,16 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return ticks
 
 
-def svg_open(width: float, height: float, chart_id: str, title: str, desc: str) -> list[str]:
-    """The opening ``<svg>`` tag, its accessible ``<title>`` and ``<desc>`` and the visible title, as parts."""
+def svg_open(width: float, height: float, chart_id: str, title: str, desc: str, shown: str | None = None) -> list[str]:
+    """The opening ``<svg>`` tag, its accessible ``<title>`` and ``<desc>`` and the visible title (``shown``, a
+    shortened ``title``, when given), as parts."""
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {pt(width)} {pt(height)}" '
         f'width="{pt(width)}" height="{pt(height)}" role="img" aria-labelledby="{esc(chart_id)}-t {esc(chart_id)}-d" '
         f'font-family="{FONT}" font-size="11" fill="{PALETTE["text"]}">',
         f'<title id="{esc(chart_id)}-t">{esc(title)}</title>',
         f'<desc id="{esc(chart_id)}-d">{esc(desc)}</desc>',
-        f'<text x="0" y="14" font-size="13" font-weight="600">{esc(title)}</text>',
+        f'<text x="0" y="14" font-size="13" font-weight="600">{esc(title if shown is None else shown)}</text>',
     ]
 
 

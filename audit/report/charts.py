@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from audit.errors import ReportError
-from audit.report._format import fmt_compact, fmt_num, fmt_pow10, truncate
+from audit.report._format import display_width, fmt_compact, fmt_num, fmt_pow10, truncate_width
 from audit.report._svg import (
     PALETTE,
     check_lengths,
@@ -80,7 +80,10 @@ def bar_chart_ci(
         The ``<svg>`` element.
     """
     n = check_lengths(labels=labels, values=values, lows=lows, highs=highs, colors=colors)
-    label_w = min(230.0, max(80.0, 6.4 * max((len(truncate(str(lb), 34)) for lb in labels), default=8)))
+    # display width: a Chinese character is two Latin letters wide; a label too wide for the margin would be cut
+    # at its start (the text is anchored at its end)
+    label_w = min(230.0, max(80.0, 6.4 * max((display_width(truncate_width(str(lb), 34)) for lb in labels),
+                                            default=8)))
     left, right, top, row = label_w + 8, 64.0, 30.0, 18.0
     plot_h = max(1, n) * row
     legend_h = 18.0 if legend else 0.0
@@ -104,7 +107,7 @@ def bar_chart_ci(
         if lows is not None and highs is not None:
             tip += f" (95% interval {value_format(lows[i])} to {value_format(highs[i])})"
         parts.append(f"<g><title>{esc(tip)}</title>")
-        parts.append(svg_text(left - 6, y + row / 2 + 4, truncate(name, 34), "end"))
+        parts.append(svg_text(left - 6, y + row / 2 + 4, truncate_width(name, 34), "end"))
         if v is not None and math.isfinite(v):
             parts.append(
                 f'<rect x="{pt(x0)}" y="{pt(y + 3)}" width="{pt(max(0.5, sx(v) - x0))}" height="{pt(row - 6)}" '
@@ -129,7 +132,7 @@ def bar_chart_ci(
     for colour, text in legend:
         parts.append(f'<rect x="{pt(lx)}" y="{pt(ly - 9)}" width="10" height="10" fill="{colour}"/>')
         parts.append(svg_text(lx + 14, ly, text, size=10))
-        lx += 24 + 6 * len(text)
+        lx += 24 + 6 * display_width(text)
     parts.append("</svg>")
     return "".join(parts)
 
@@ -186,8 +189,10 @@ def scatter_signed(
     def sy(v: float) -> float:
         return y0 - (y0 - y1) * (v - yt[0]) / (yt[-1] - yt[0])
 
-    parts = svg_open(width, height, chart_id, title, f"{len(pairs)} of {n} rows: {y_label} against {x_label}")
-    parts += x_axis(x0, x1, y0, xt, sx, x_label, y1)
+    desc = f"{len(pairs)} of {n} rows: {y_label} against {x_label}"
+    # long names are cut to the panel (13 px bold title: about 8 px a column; 11 px axis label: about 6.6)
+    parts = svg_open(width, height, chart_id, title, desc, shown=truncate_width(title, int(width / 8)))
+    parts += x_axis(x0, x1, y0, xt, sx, truncate_width(x_label, int((x1 - x0 + 2 * right) / 6.6)), y1)
     parts += y_axis(x0, y0, y1, yt, sy, y_label, x1)
     parts.append(
         f'<line x1="{pt(x0)}" y1="{pt(sy(0.0))}" x2="{pt(x1)}" y2="{pt(sy(0.0))}" stroke="{PALETTE["axis"]}" '
@@ -342,7 +347,7 @@ def column_chart(
             f'<rect x="{pt(bx)}" y="{pt(sy(c))}" width="{pt(slot * 0.7)}" height="{pt(y0 - sy(c))}" '
             f'fill="{PALETTE["bar"]}"><title>{esc(f"{lb}: {fmt_num(c)}")}</title></rect>'
         )
-        parts.append(svg_text(bx + slot * 0.35, y0 + 15, truncate(str(lb), 10), "middle", 10, PALETTE["muted"]))
+        parts.append(svg_text(bx + slot * 0.35, y0 + 15, truncate_width(str(lb), 10), "middle", 10, PALETTE["muted"]))
         parts.append(svg_text(bx + slot * 0.35, sy(c) - 4, fmt_num(c), "middle", 10, PALETTE["muted"]))
     parts.append(svg_text((x0 + x1) / 2, y0 + 31, x_label, "middle", 11))
     parts.append("</svg>")
@@ -413,7 +418,7 @@ def identity_scatter(
         lx, ly = sx(ex) + 6, sy(es) - 4
         if i < max_labels and all(abs(ly - py) > 11 or abs(lx - px) > 90 for px, py in placed):
             placed.append((lx, ly))
-            parts.append(svg_text(lx, ly, truncate(str(nm), 16), size=9, fill=PALETTE["muted"]))
+            parts.append(svg_text(lx, ly, truncate_width(str(nm), 16), size=9, fill=PALETTE["muted"]))
     parts.append("</svg>")
     return "".join(parts)
 

@@ -1,15 +1,19 @@
 """Write the report files of one run: the page rendered once, then saved as HTML and/or printed to PDF.
 
 Both ``audit run`` and ``audit render`` go through :func:`write_reports`, so a re-rendered report is the
-same as the one the run wrote.
+same as the one the run wrote. A PDF whose text has characters no installed font covers (Chinese names without
+a CJK font) is still written, with a note in the report and a warning line on stderr (:mod:`audit.report.fonts`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePath
 
 from audit.errors import UsageError
+from audit.report.fonts import font_note
 from audit.report.html import atomic_write, render_html
 from audit.report.pdf import html_to_pdf
 from audit.results import AuditRun
@@ -108,6 +112,10 @@ def write_reports(run: AuditRun, targets: Mapping[str, str | Path]) -> dict[str,
     """
     formats = parse_formats(list(targets))
     html = render_html(run)
+    note = font_note(html) if "pdf" in formats else None
+    if note is not None:  # a warning, never a failure: the report says it too, among its notes
+        print(f"audit: warning: {note}", file=sys.stderr)
+        html = render_html(dataclasses.replace(run, notes=(*run.notes, note)))
     written: dict[str, Path] = {}
     for fmt in formats:
         path = Path(targets[fmt])

@@ -23,12 +23,14 @@ PAD_NAMES = ("[PAD]", "<pad>", "<|pad|>", "<PAD>", "[pad]")
 @dataclass(frozen=True)
 class Encoded:
     """Token ids of the rows, ragged: ``ids[i]`` (special tokens included), ``special[i]`` (1 = special token),
-    ``tokens[i]`` (strings) and ``truncated[i]``."""
+    ``tokens[i]`` (strings), ``truncated[i]`` and, when the tokenizer has a pre-tokenizer, ``word_ids[i]`` (the
+    word of each piece, None for special tokens; :mod:`audit.analysis.words` groups pieces into words with it)."""
 
     ids: list[list[int]]
     special: list[list[int]]
     tokens: list[list[str]]
     truncated: list[bool]
+    word_ids: list[list[int | None]] | None = None
 
     @property
     def n_truncated(self) -> int:
@@ -101,6 +103,8 @@ class TextTokenizer:
                 special=[list(e.special_tokens_mask) for e in encs],
                 tokens=[list(e.tokens) for e in encs],
                 truncated=[bool(e.overflowing) for e in encs],
+                # without a pre-tokenizer every piece has word id 0: the pieces' markers decide instead
+                word_ids=[list(e.word_ids) for e in encs] if tok.pre_tokenizer is not None else None,
             )
         full = self.hf(list(texts), truncation=False, add_special_tokens=True)["input_ids"]
         cut = self.hf(list(texts), truncation=True, max_length=max_length, add_special_tokens=True,
@@ -111,6 +115,7 @@ class TextTokenizer:
             special=[list(r) for r in cut["special_tokens_mask"]],
             tokens=[[str(t) for t in self.hf.convert_ids_to_tokens(r)] for r in ids],
             truncated=[len(f) > len(c) for f, c in zip(full, ids, strict=True)],
+            word_ids=[list(cut.word_ids(i)) for i in range(len(ids))] if getattr(cut, "is_fast", False) else None,
         )
 
     def check_nonempty(self, enc: Encoded, text_col: str) -> None:

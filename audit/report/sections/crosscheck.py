@@ -27,13 +27,21 @@ def build(run: AuditRun) -> dict[str, Any]:
     x = run.crosscheck
     if x.skipped_reason:
         return {"skipped": x.skipped_reason}
-    tol = ""
+    facts = [("Rows compared", fmt_num(x.rows))]
+    rel_note = " (max|diff| ÷ the row's largest |attribution|)"
+    small = ""
     if x.tol_abs or x.tol_rel:
-        tol = f" (tolerance {fmt_compact(x.tol_abs)} absolute, {fmt_compact(x.tol_rel)} relative)"
-    facts = [
-        ("Rows compared", fmt_num(x.rows)),
-        ("Largest absolute difference", fmt_num(x.max_abs_diff) + tol),
-        ("Largest relative difference", fmt_num(x.max_rel_diff)),
+        # one rule with two allowances: a relative difference above tol_rel passes in a row whose attributions
+        # are so small that the absolute allowance decides; reading 0.0131 beside "0.001 relative" as a pass
+        # against the relative tolerance is the misreading this spells out
+        ta, tr = fmt_compact(x.tol_abs), fmt_compact(x.tol_rel)
+        facts.append(("What decides", f"each row agrees when max|diff| ≤ {ta} + {tr} × its largest |attribution|"))
+        if x.passed and x.max_rel_diff is not None and x.max_rel_diff > x.tol_rel:
+            small = (f"; above {tr} only in rows whose attributions are so small that the absolute allowance {ta} "
+                     "decides, and they agree")
+    facts += [
+        ("Largest absolute difference", fmt_num(x.max_abs_diff)),
+        ("Largest relative difference", fmt_num(x.max_rel_diff) + rel_note + small),
         ("Rank agreement (Spearman ρ)", fmt_num(x.rank_spearman)),
     ]
     if x.method or x.n_steps:

@@ -6,6 +6,7 @@ from typing import Any
 
 from audit.findings import finding_title, sort_findings
 from audit.report._format import fmt_evidence_value, humanize_key
+from audit.report.sections._evidence import present
 from audit.results import AuditRun, Finding, Severity
 
 __all__ = ["SEVERITY_LABEL", "build"]
@@ -15,7 +16,10 @@ SEVERITY_LABEL = {"fail": "Fail", "warn": "Warning", "info": "Note"}
 
 def _entry(i: int, f: Finding) -> dict[str, Any]:
     sev = Severity(f.severity).value
-    evidence = [(humanize_key(k), fmt_evidence_value(k, v)) for k, v in (f.evidence or {}).items()]
+    evidence = present(f.code, f.evidence or {})
+    lines = evidence is not None  # labelled sentences, one per line, rather than chips
+    if evidence is None:
+        evidence = [(humanize_key(k), fmt_evidence_value(k, v)) for k, v in (f.evidence or {}).items()]
     return {
         "anchor": f"finding-{i + 1}",
         "code": f.code,
@@ -25,6 +29,7 @@ def _entry(i: int, f: Finding) -> dict[str, Any]:
         "message": f.message,
         "features": list(f.features),
         "evidence": evidence,
+        "evidence_lines": lines,
         "evidence_line": "; ".join(f"{k}: {v}" for k, v in evidence),
     }
 

@@ -28,10 +28,16 @@ def scope(run: AuditRun) -> Scope | None:
     t = run.text
     if t is None:
         return None
+    unit = _unit(t)
     return Scope(
-        facts=[("Rows audited", fmt_num(t.n_rows)), ("Distinct tokens", fmt_num(t.n_distinct_tokens))],
-        audited=f"{plural(t.n_rows, 'text')} audited ({plural(t.n_distinct_tokens, 'distinct token')})",
+        facts=[("Rows audited", fmt_num(t.n_rows)), (f"Distinct {unit}s", fmt_num(t.n_distinct_tokens))],
+        audited=f"{plural(t.n_rows, 'text')} audited ({plural(t.n_distinct_tokens, 'distinct ' + unit)})",
     )
+
+
+def _unit(t) -> str:
+    """``word`` for runs whose table holds words (pieces merged), ``token`` for runs saved before."""
+    return str(t.settings.get("unit", "token"))
 
 
 def shade(value: float, scale: float) -> str:
@@ -98,6 +104,7 @@ def build(run: AuditRun) -> dict[str, Any] | None:
     if t.accuracy is not None:
         facts.append(("Accuracy", fmt_pct(t.accuracy)))
     flagged = {name for f in run.findings if f.severity.value != "info" for name in f.features}
+    unit = _unit(t)
     top = [s for s in t.tokens if not s.special][:TOP_CHART_TOKENS] or list(t.tokens[:TOP_CHART_TOKENS])
     chart = None
     if top:
@@ -105,7 +112,7 @@ def build(run: AuditRun) -> dict[str, Any] | None:
         chart = markup(charts.bar_chart_ci(
             [s.token for s in top], [s.share for s in top], [s.share_ci_low for s in top],
             [s.share_ci_high for s in top], chart_id="chart-tokens",
-            title=f"Share of all |attribution| of the top {len(top)} tokens", colors=colours,
+            title=f"Share of all |attribution| of the top {len(top)} {unit}s", colors=colours,
             x_label="share of |attribution| over all rows (whiskers: 95% bootstrap interval over rows)",
             value_format=fmt_pct, tick_format=lambda v: fmt_pct(v, 0),
             legend=[(charts.PALETTE["fail"], "named in a finding")] if any(s.token in flagged for s in top) else (),
@@ -130,4 +137,9 @@ def build(run: AuditRun) -> dict[str, Any] | None:
         "classes": classes,
         "groups": [{"title": g, "examples": ex} for g, ex in groups],
         "legend": [(pos, "towards the explained class"), (neg, "against it")],
+        "unit": unit,
+        "Unit": unit.capitalize(),
+        "merged_note": ("The tokenizer's pieces are grouped into words (by its word ids, or by the ##, ▁ and Ġ "
+                        "markers of its pieces) and a word's attribution is the sum of its pieces'; tokens.parquet "
+                        "keeps the pieces, with the word of each piece." if unit == "word" else ""),
     }
