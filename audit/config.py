@@ -94,6 +94,10 @@ class Thresholds:
     spurious_min_flip: float = 0.20
     # image spatial leakage: share of the mean |attribution| map in a fixed region outside the centre
     spatial_share: float = 0.30
+    # image spatial leakage is confirmed by occlusion: a candidate region fails when the lower end of the 95%
+    # bootstrap interval of the drop in the explained class's probability with the region painted over, beyond
+    # the drop with random regions of the same size painted over, reaches this (warns when only the mean does)
+    spatial_min_drop: float = 0.05
 
     def __post_init__(self) -> None:
         # every threshold is a number; shares, fractions, probabilities and correlations lie in [0, 1]
@@ -103,6 +107,7 @@ class Thresholds:
             "top1_share", "top3_share",
             "slice_spearman", "drift_weighted_ks", "drift_feature_ks", "baseline_max_prob",
             "crosscheck_min_spearman", "spatial_share", "spurious_min_shift", "spurious_min_flip",
+            "spatial_min_drop",
         }  # fmt: skip
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)

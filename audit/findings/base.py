@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from audit.analysis.neutralisation import NeutralisationStat
+from audit.analysis.occlusion import OcclusionStat
 from audit.analysis.task import TASK_NAMES
 from audit.analysis.tokens import TokenMaskingStat
 from audit.config import Thresholds
@@ -82,6 +83,9 @@ class FindingsInput:
     token_masking : tuple of TokenMaskingStat
         Text runs: what masking each candidate token does (:mod:`audit.analysis.tokens`); switches on
         ``spurious_token``.
+    spatial_occlusion : tuple of OcclusionStat, optional
+        Image runs: what occluding each candidate region of ``spatial_leakage`` did
+        (:mod:`audit.analysis.occlusion`); None when it was not measured (candidates are then at most ``warn``).
     """
 
     task: str
@@ -108,6 +112,7 @@ class FindingsInput:
     spatial_groups: np.ndarray | None = None
     spatial_group_names: tuple[str, ...] = ()
     token_masking: tuple[TokenMaskingStat, ...] = ()
+    spatial_occlusion: tuple[OcclusionStat, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

@@ -48,6 +48,8 @@ from audit.io.images import (
 from audit.io.model import load_model
 from audit.io.tabular import is_table_source
 from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary, explained_label, fixed_class
+from audit.findings.spatial import candidate_regions
+from audit.modalities.image_occlusion import ImageOcclusion
 from audit.modalities.image_units import ImageUnits
 from audit.provenance import make_provenance
 from audit.results import (
@@ -94,7 +96,7 @@ def _check_tabular_only_options(config: AuditConfig) -> None:
                          "drop --task")
 
 
-class ImageModality(ImageUnits, Modality):
+class ImageModality(ImageUnits, ImageOcclusion, Modality):
     """One image audit; each stage is a method, sharing state on the instance."""
 
     kind = "image"
@@ -193,10 +195,12 @@ class ImageModality(ImageUnits, Modality):
         )
         features = self._channel_ranking()
         xc = self._crosscheck()
+        candidates = candidate_regions(self.small_mean, self.small_maps, threshold=cfg.thresholds.spatial_share,
+                                       groups=self.target, group_names=self.class_names)  # fmt: skip
         inp = FindingsInput(
             task="image_classification", stats=features, convergence=convergence, crosscheck=xc,
             spatial_mean_map=self.small_mean, spatial_maps=self.small_maps, spatial_groups=self.target,
-            spatial_group_names=self.class_names,
+            spatial_group_names=self.class_names, spatial_occlusion=self.occlusion(candidates),
         )  # fmt: skip
         return Summary(features, convergence, xc, inp)
 
