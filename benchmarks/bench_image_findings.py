@@ -17,12 +17,13 @@ the model learns "logo => coffee". *Clean* models are trained on the same photos
 audited on the same held-out images (``--audit-images``, balanced over the classes) where a random half carries
 the logo whatever their class; clean models are audited on the same images without the logo (a clean model never
 saw it, and with max pooling even an unseen white-and-red square moves some predictions: that is a robustness
-matter, not the learnt shortcut this benchmark scores). Ground truth per case is measured, not assumed: the share of audited logo images whose prediction changes
-when the logo is painted over with the pixels of the same image without it.
+matter, not the learnt shortcut this benchmark scores). Ground truth per case is measured, not assumed: the share
+of audited logo images whose prediction changes when the logo is replaced by the same image without it.
 
 Architectures: ``avg`` = conv(3->16) - avg-pool - conv(16->32) - avg-pool - conv(32->32) - adaptive average to
-4x4 - linear (with a global average the small logo is too weak a signal to be learnt in a few epochs); ``max`` = the same with max-pooling and a global max (max pooling puts IG mass on edges and corners the
-model barely uses, which is what fooled the detector before occlusion confirmed its candidates).
+4x4 - linear (with a global average the small logo is too weak a signal to be learnt in a few epochs); ``max`` =
+the same with max pooling and a global max (max pooling puts IG mass on edges and corners the model barely uses,
+which is what fooled the detector before occlusion confirmed its candidates).
 
 Every case is audited through :func:`audit.run` at default options (the ImageNet normalisation the models were
 trained with is the default too), so the baseline is the default ``black`` unless audit options after ``--`` say
@@ -177,11 +178,9 @@ class BenchCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.features(x)  # (n, 32, H/4, W/4)
-        if self.pool == "avg":
-            g = nn.functional.adaptive_avg_pool2d(h, 4).flatten(1)  # (n, 32 * 16): a coarse 4x4 grid of places
-        else:
-            g = h.amax(dim=(2, 3))  # (n, 32)
-        return self.head(g)
+        if self.pool == "max":
+            return self.head(h.amax(dim=(2, 3)))  # (n, 32) -> (n, k)
+        return self.head(nn.functional.adaptive_avg_pool2d(h, 4).flatten(1))  # (n, 32 * 16): a 4x4 grid of places
 
 
 def train(arch: str, x: torch.Tensor, y: np.ndarray, *, seed: int, epochs: int) -> BenchCNN:

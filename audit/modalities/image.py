@@ -37,6 +37,7 @@ from audit.attribution.settings import EngineSettings
 from audit.config import AuditConfig
 from audit.errors import DataError, ModelLoadError, UsageError
 from audit.findings import FindingsInput
+from audit.findings.spatial import candidate_regions
 from audit.io.images import (
     IMAGE_EXTENSIONS,
     discover_images,
@@ -48,7 +49,6 @@ from audit.io.images import (
 from audit.io.model import load_model
 from audit.io.tabular import is_table_source
 from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary, explained_label, fixed_class
-from audit.findings.spatial import candidate_regions
 from audit.modalities.image_occlusion import ImageOcclusion
 from audit.modalities.image_units import ImageUnits
 from audit.provenance import make_provenance
