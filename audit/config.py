@@ -159,8 +159,10 @@ class AuditConfig:
     thresholds: Thresholds = field(default_factory=Thresholds)
     command: str = ""
     # images
-    image_size: int = 224
-    resize: int | None = 256
+    # "auto": from the images and the model (audit.io.images.choose_size: a set of 64 px images that the model
+    # accepts is audited at 64; else resize 256 / crop 224, never enlarging without a note); resize None = no resize
+    image_size: int | str | None = "auto"
+    resize: int | str | None = "auto"
     normalize: str = "imagenet"  # imagenet | none | "m1,m2,m3/s1,s2,s3"
     labels: Path | None = None
     gallery: int = 6

@@ -114,11 +114,10 @@ class ImageOcclusion:
         h, w = self.hw
         masks = border_regions(h, w)
         chosen = candidates[:MAX_CANDIDATES]
-        if chosen:
-            self.progress("occlusion", 0, len(chosen))
         for j, cand in enumerate(chosen):
+            where = f", class '{cand.group_name}'" if cand.group_name is not None else ""
+            self.step(f"occluding the {cand.region}{where} ({j + 1} of {len(chosen)} candidate regions)")
             out += self._occlude(cand, _box(masks[cand.region]), seed=self.cfg.seed * 7919 + j)
-            self.progress("occlusion", j + 1, len(chosen))
         if len(candidates) > len(chosen):
             self.notes.append(f"occlusion checked the {len(chosen)} most enriched of {len(candidates)} candidate "
                               "regions; the rest are judged on attribution alone")  # fmt: skip
