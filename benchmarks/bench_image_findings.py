@@ -133,8 +133,8 @@ def make_images(
     y = rng.permutation(np.arange(n) % len(CLASSES))
     imgs = np.empty((n, size, size, 3), dtype=np.float32)
     logo = np.zeros(n, dtype=bool)
-    if logo_half:
-        logo[rng.permutation(n)[: n // 2]] = True
+    if logo_half:  # its own stream, so the pictures are the same with and without logo_half
+        logo[np.random.default_rng([seed, 1]).permutation(n)[: n // 2]] = True
     for i in range(n):
         shown = int(y[i])
         if planted_training and y[i] == LOGO_CLASS:

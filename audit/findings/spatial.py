@@ -55,6 +55,7 @@ import numpy as np
 from audit.analysis.occlusion import OcclusionStat, deciding_fill
 from audit.config import Thresholds
 from audit.errors import UsageError
+from audit.findings._common import num
 from audit.findings.base import Detector, FindingsInput, fixed_title
 from audit.results import Finding, Severity
 
@@ -287,6 +288,11 @@ def _occlusion_for(c: Candidate, occlusion: Sequence[OcclusionStat] | None) -> O
     return deciding_fill(mine) if mine else None
 
 
+def _prob(x: float) -> float:
+    """A probability difference for evidence and messages: 4 decimals, no negative zero."""
+    return round(float(x), 4) + 0.0
+
+
 def _finding(c: Candidate, o: OcclusionStat | None, threshold: float, min_drop: float) -> Finding:
     r = c.stat
     where = f"images of class '{c.group_name}'" if c.group_name is not None else "images"
@@ -308,25 +314,26 @@ def _finding(c: Candidate, o: OcclusionStat | None, threshold: float, min_drop: 
         )
         return Finding(CODE, Severity.WARN, (r.region,), message, evidence)
     cls = f"class '{c.group_name}'" if c.group_name is not None else "each image's explained class"
+    p = {k: _prob(getattr(o, k)) for k in ("p_before", "drop", "control_drop", "excess", "excess_low", "excess_high")}
     shown = (
-        f"occluding it ({o.fill}, {o.n_images} images) lowers the probability of {cls} by {o.drop:.3f} on "
-        f"average against {o.control_drop:.3f} for random regions of the same size (excess {o.excess:+.3f}, 95% "
-        f"interval {o.excess_low:+.3f} to {o.excess_high:+.3f}) and flips {o.flip_rate:.0%} of the predictions "
-        f"(random regions: {o.control_flip_rate:.0%})"
+        f"occluding it ({o.fill}, {o.n_images} images) lowers the probability of {cls} by {p['drop']:.3f} on "
+        f"average against {p['control_drop']:.3f} for random regions of the same size (excess {p['excess']:+.3f}, "
+        f"95% interval {p['excess_low']:+.3f} to {p['excess_high']:+.3f}) and flips {o.flip_rate:.0%} of the "
+        f"predictions (random regions: {o.control_flip_rate:.0%})"
     )
     evidence.update({
-        "fill": o.fill, "occluded_images": o.n_images, "probability_before": o.p_before, "drop": o.drop,
-        "random_region_drop": o.control_drop, "drop_beyond_random": o.excess,
-        "drop_beyond_random_low": o.excess_low, "drop_beyond_random_high": o.excess_high,
-        "flipped_share": o.flip_rate, "random_flipped_share": o.control_flip_rate, "min_drop": min_drop,
+        "fill": o.fill, "occluded_images": o.n_images, "probability_before": p["p_before"], "drop": p["drop"],
+        "random_region_drop": p["control_drop"], "drop_beyond_random": p["excess"],
+        "drop_beyond_random_low": p["excess_low"], "drop_beyond_random_high": p["excess_high"],
+        "flipped_share": num(o.flip_rate), "random_flipped_share": num(o.control_flip_rate), "min_drop": min_drop,
     })  # fmt: skip
-    if o.excess_low >= min_drop:
+    if p["excess_low"] >= min_drop:
         message = (
             f"{seen}, and {shown}: the model reads something in the {r.region} (a watermark, border or "
             "timestamp) instead of the object; look at the gallery, then crop or mask that region and retrain."
         )
         return Finding(CODE, Severity.FAIL, (r.region,), message, evidence)
-    if o.excess >= min_drop:
+    if p["excess"] >= min_drop:
         message = (
             f"{seen}, and {shown}: the drop is material but not certain on this sample; audit more images of "
             f"that kind, or occlude the {r.region} yourself, before acting."
