@@ -29,7 +29,7 @@ def test_the_logo_sits_inside_the_top_right_corner_region() -> None:
 
 def test_planted_training_and_audited_sets(photos) -> None:
     x, y, logo = bench.make_images(90, size=40, seed=0, photos=photos, planted_training=True)
-    assert x.shape == (90, 40, 40, 3) and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (90, 40, 40, 3) and x.min() >= 0 and x.max() <= 1
     assert (logo == (y == bench.LOGO_CLASS)).all() and np.bincount(y).tolist() == [30, 30, 30]
     a, ya, la = bench.make_images(40, size=40, seed=1, photos=photos, logo_half=True)
     plain, yp, lp = bench.make_images(40, size=40, seed=1, photos=photos)

@@ -194,3 +194,17 @@ def test_planted_corner_watermark_fails_with_the_occlusion_numbers(tmp_path: Pat
     # the same model and images, with the occlusion bar above what the watermark does: no longer a failure
     high = dataclasses.replace(cfg, thresholds=dataclasses.replace(cfg.thresholds, spatial_min_drop=0.99))
     assert [g.severity for g in run_audit(high).findings if g.code == "spatial_leakage"] != [Severity.FAIL]
+
+
+def test_the_report_shows_the_occlusion_check_and_no_empty_class_chip() -> None:
+    from audit.report import render_html
+    from tests.report_fixtures import make_image_run
+
+    run = make_image_run()
+    maps = _corner_maps()
+    (f,) = detect_spatial_leakage(maps.mean(axis=0), maps,
+                                  occlusion=[_stat("black", 0.31, 0.22), _stat("local blur", 0.27, 0.18)])
+    html = render_html(dataclasses.replace(run, findings=(f,)))
+    assert "Occlusion check of the regions" in html and "0.270 (0.180 to 0.370)" in html and "local blur" in html
+    assert "Drop beyond random" in html and "Class:" not in html.replace(" ", "")
+    assert "Occlusion check" not in render_html(run)  # a record without occlusion numbers has no table
