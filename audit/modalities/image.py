@@ -5,8 +5,8 @@
    images and the model (:func:`audit.io.images.choose_size`, noted); probe one image so a size or channel
    mismatch is one clear line; ``--baseline mean`` only: one pass for the data set's mean image;
 2. blocks are batches of images: class probabilities, the explained class (predicted, or ``--class K`` or a class
-   name), the baseline (:mod:`audit.attribution.image_baselines`), native IG for all path points of all images of a batch
-   under the memory budget; merged into per-image heatmaps, mass-normalised maps for the mean maps and the
+   name), the baseline (:mod:`audit.attribution.image_baselines`), native IG for all path points of all images
+   of a batch under the memory budget; merged into per-image heatmaps, mass-normalised maps for the mean maps and the
    detector, per-channel attribution and the gallery candidates;
 3. finish: convergence, channel ranking with bootstrap intervals, the Captum cross-check on a few images, and the
    inputs of ``spatial_leakage``: its candidate regions, each occluded on a sample of images
