@@ -109,6 +109,10 @@ class Thresholds:
     small_sample_rows: int = 100
     # ... and for a classifier, below this many rows in its smallest class (the rows a slice group needs)
     small_sample_class_rows: int = 30
+    # image spatial leakage is confirmed by occlusion: a candidate region fails when the lower end of the 95%
+    # bootstrap interval of the drop in the explained class's probability with the region painted over, beyond
+    # the drop with random regions of the same size painted over, reaches this (warns when only the mean does)
+    spatial_min_drop: float = 0.05
 
     def __post_init__(self) -> None:
         # every threshold is a number; shares, fractions, probabilities and correlations lie in [0, 1]
@@ -119,6 +123,7 @@ class Thresholds:
             "slice_spearman", "drift_weighted_ks", "drift_feature_ks", "baseline_max_prob",
             "crosscheck_min_spearman", "spatial_share", "spurious_min_shift", "spurious_min_flip",
             "leak_separation", "leak_perfect",
+            "spatial_min_drop",
         }  # fmt: skip
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
@@ -171,8 +176,10 @@ class AuditConfig:
     thresholds: Thresholds = field(default_factory=Thresholds)
     command: str = ""
     # images
-    image_size: int = 224
-    resize: int | None = 256
+    # "auto": from the images and the model (audit.io.images.choose_size: a set of 64 px images that the model
+    # accepts is audited at 64; else resize 256 / crop 224, never enlarging without a note); resize None = no resize
+    image_size: int | str | None = "auto"
+    resize: int | str | None = "auto"
     normalize: str = "imagenet"  # imagenet | none | "m1,m2,m3/s1,s2,s3"
     labels: Path | None = None
     gallery: int = 6

@@ -26,8 +26,9 @@ def run_command(
                              "e.g. torchvision.models:resnet18."),
     trust_model: bool = typer.Option(None, "--trust-model", help="Allow loading a pickled full module. Pickles "
                                      "can run code: only for files you trust."),
-    class_index: str = typer.Option(None, "--class", help="Classifiers: explain class K, or 'all'. Default: the "
-                                    "predicted class."),
+    class_index: str = typer.Option(None, "--class", help="Classifiers: explain class K (an index; images "
+                                    "also take a class name such as coffee). 'all' (every class) is for tables only. "
+                                    "Default: the predicted class."),
     kind: str = typer.Option(None, "--kind", help="tabular | image | text. Default: decided from the data (a folder of "
                              "images, or a CSV whose path column names existing image files, is an image audit)."),
     task: str = typer.Option(None, "--task", help="auto (default) | regression | binary | multiclass | multioutput. "

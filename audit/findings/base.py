@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from audit.analysis.neutralisation import NeutralisationStat
+from audit.analysis.occlusion import OcclusionStat
 from audit.analysis.task import TASK_NAMES
 from audit.analysis.tokens import TokenMaskingStat
 from audit.config import Thresholds
@@ -92,6 +93,9 @@ class FindingsInput:
         Classifiers: :func:`audit.analysis.separation.rule_separation` (NaN where not computed).
     class_counts : tuple of int
         Classifiers: rows per class of the labels (of the predictions without labels), for ``small_sample``.
+    spatial_occlusion : tuple of OcclusionStat, optional
+        Image runs: what occluding each candidate region of ``spatial_leakage`` did
+        (:mod:`audit.analysis.occlusion`); None when it was not measured (candidates are then at most ``warn``).
     """
 
     task: str
@@ -123,6 +127,7 @@ class FindingsInput:
     separation: np.ndarray | None = None
     separation_low: np.ndarray | None = None
     class_counts: tuple[int, ...] = ()
+    spatial_occlusion: tuple[OcclusionStat, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

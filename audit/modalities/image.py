@@ -1,22 +1,22 @@
 """Images (a folder of class sub-folders, or a CSV of image paths): the image modality.
 
 1. open: find the images (:mod:`audit.io.images`) and load the model (:func:`audit.io.model.load_model`); the
-   model's first convolution decides the channel count; probe one image so a size or channel mismatch is one
-   clear line; ``--baseline mean`` only: one pass for the data set's mean image;
-2. blocks are batches of images: class probabilities, the explained class (predicted, or ``--class K``), the
-   baseline (:mod:`audit.attribution.image_baselines`), native IG for all path points of all images of a batch
-   under the memory budget; merged into per-image heatmaps, mass-normalised maps for the mean maps and the
+   model's first convolution decides the channel count; the input size comes from the options, or from the
+   images and the model (:func:`audit.io.images.choose_size`, noted); probe one image so a size or channel
+   mismatch is one clear line; ``--baseline mean`` only: one pass for the data set's mean image;
+2. blocks are batches of images: class probabilities, the explained class (predicted, or ``--class K`` or a class
+   name), the baseline (:mod:`audit.attribution.image_baselines`), native IG for all path points of all images
+   of a batch under the memory budget; merged into per-image heatmaps, mass-normalised maps for the mean maps and the
    detector, per-channel attribution and the gallery candidates;
 3. finish: convergence, channel ranking with bootstrap intervals, the Captum cross-check on a few images, and the
-   inputs of ``spatial_leakage``; the record carries the gallery, and the output sink receives the per-image
-   arrays (heatmaps at input resolution, predictions) to save as ``heatmaps.npz``.
+   inputs of ``spatial_leakage``: its candidate regions, each occluded on a sample of images
+   (:mod:`audit.modalities.image_occlusion`); the record carries the gallery, and the output sink receives the
+   per-image arrays (heatmaps at input resolution, predictions) to save as ``heatmaps.npz``.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import itertools
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -37,8 +37,9 @@ from audit.attribution.settings import EngineSettings
 from audit.config import AuditConfig
 from audit.errors import DataError, ModelLoadError, UsageError
 from audit.findings import FindingsInput
+from audit.findings.spatial import candidate_regions
 from audit.io.images import (
-    IMAGE_EXTENSIONS,
+    choose_size,
     discover_images,
     image_set_sha256,
     load_batch,
@@ -46,8 +47,9 @@ from audit.io.images import (
     parse_normalize,
 )
 from audit.io.model import load_model
-from audit.io.tabular import is_table_source
 from audit.modalities.base import Modality, OutputSink, ProgressFn, Summary, explained_label, fixed_class
+from audit.modalities.image_occlusion import ImageOcclusion
+from audit.modalities.image_options import PATH_COLUMNS, check_tabular_only_options, claims, named_class
 from audit.modalities.image_units import ImageUnits
 from audit.provenance import make_provenance
 from audit.results import (
@@ -64,79 +66,35 @@ from audit.results import (
 
 __all__ = ["ImageModality", "PATH_COLUMNS", "BATCH_IMAGES", "NOISE_DRAWS", "CROSSCHECK_IMAGES"]
 
-# a CSV with one of these columns may list images (audit.io.images reads the same names)
-PATH_COLUMNS = ("path", "image", "file", "filename", "filepath")
-
 BATCH_IMAGES = 32  # images read and preprocessed at a time; the IG engine chunks them further by memory
 NOISE_DRAWS = 4  # noise baselines averaged per image
 CROSSCHECK_IMAGES = 4  # Captum is slow on images: at most this many images are cross-checked
 _CHANNEL_NAMES = {1: ("gray",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}
 
 
-# options of tabular audits, with the value that means "not given"
-_TABULAR_ONLY = {
-    "target_col": ("--target-col", None, "labels come from the class folders or --labels"),
-    "slice_col": ("--slice-col", None, "slices are for tables"),
-    "reference": ("--reference", None, "drift against a reference is for tables"),
-    "drop": ("--drop", (), "images have no columns to drop"),
-    "noise_features": ("--noise-features", (), "images have no named features"),
-    "sep": ("--sep", None, "it is a CSV separator for tables"),
-}
-
-
-def _check_tabular_only_options(config: AuditConfig) -> None:
-    """Options that mean nothing for images are a usage error naming the option, never silently ignored."""
-    for field, (flag, unset, why) in _TABULAR_ONLY.items():
-        if getattr(config, field) != unset:
-            raise UsageError(f"{flag} does not apply to image data ({why}); drop {flag}")
-    if config.task not in ("auto", "multiclass"):
-        raise UsageError(f"--task {config.task} does not apply to image data (image audits explain classifiers); "
-                         "drop --task")
-
-
-class ImageModality(ImageUnits, Modality):
+class ImageModality(ImageUnits, ImageOcclusion, Modality):
     """One image audit; each stage is a method, sharing state on the instance."""
 
     kind = "image"
 
     @classmethod
     def claims(cls, data: Path) -> bool | None:
-        """A folder is an image set. A CSV with a path-like column lists images when its first values name
-        existing image files (relative to the CSV's folder, or absolute); numbers there mean a table; other text
-        cannot be told apart (None)."""
-        if data.is_dir():
-            return not is_table_source(data)  # a folder of Parquet/CSV part files is a table
-        if not (data.is_file() and data.suffix.lower() == ".csv"):
-            return False
-        try:
-            with data.open("r", encoding="utf-8", errors="replace", newline="") as fh:
-                rows = list(itertools.islice(csv.reader(fh), 6))
-        except OSError:
-            return False
-        if not rows:
-            return False
-        header = [h.strip().lower() for h in rows[0]]
-        col = next((j for j, h in enumerate(header) if h in PATH_COLUMNS), None)
-        if col is None:
-            return False
-        values = [r[col].strip() for r in rows[1:] if len(r) > col and r[col].strip()]
-        if not values or all(_is_number(v) for v in values):
-            return False
-        if all(_is_image_file(data.parent, v) for v in values):
-            return True
-        return None
+        """A folder is an image set; a CSV of image paths too (:func:`audit.modalities.image_options.claims`)."""
+        return claims(data)
 
     def __init__(self, config: AuditConfig, progress: ProgressFn | None = None, model: Any = None) -> None:
         super().__init__(config, progress, model)
         self.started = time.perf_counter()
-        _check_tabular_only_options(config)
+        check_tabular_only_options(config)
         kind = config.baseline or "black"
         if kind not in IMAGE_BASELINES:
             raise UsageError(
                 f"--baseline '{config.baseline}' does not apply to images; use one of {', '.join(IMAGE_BASELINES)}"
             )
         self.kind = kind
-        self.fixed_class = fixed_class(config, "images")
+        ci = config.class_index
+        named = ci is not None and ci != "all" and not ci.lstrip("+-").isdigit()  # --class coffee: resolved in open
+        self.fixed_class = None if named else fixed_class(config, "images")
 
     # --- stages -----------------------------------------------------------------------------------------
 
@@ -151,9 +109,14 @@ class ImageModality(ImageUnits, Modality):
         self.module = self.loaded.module
         self.channels = _model_channels(self.module)
         self.mean, self.std = parse_normalize(cfg.normalize, self.channels)
-        self.hw = output_size(self.images, size=cfg.image_size, resize=cfg.resize)
+        self.size, self.resize_to, size_notes = choose_size(
+            self.images, size=cfg.image_size, resize=cfg.resize, accepts=self._accepts
+        )
+        self.notes += size_notes
+        self.hw = output_size(self.images, size=self.size, resize=self.resize_to)
         self.n_outputs = self._probe()
         self.class_names = self._class_names()
+        self.fixed_class = named_class(cfg, self.class_names) if self.fixed_class is None else self.fixed_class
         self.dataset_mean = self._dataset_mean() if self.kind == "mean" else None
         self.engine = EngineSettings.from_config(cfg)
         self._allocate()
@@ -193,10 +156,12 @@ class ImageModality(ImageUnits, Modality):
         )
         features = self._channel_ranking()
         xc = self._crosscheck()
+        candidates = candidate_regions(self.small_mean, self.small_maps, threshold=cfg.thresholds.spatial_share,
+                                       groups=self.target, group_names=self.class_names)  # fmt: skip
         inp = FindingsInput(
             task="image_classification", stats=features, convergence=convergence, crosscheck=xc,
             spatial_mean_map=self.small_mean, spatial_maps=self.small_maps, spatial_groups=self.target,
-            spatial_group_names=self.class_names,
+            spatial_group_names=self.class_names, spatial_occlusion=self.occlusion(candidates),
         )  # fmt: skip
         return Summary(features, convergence, xc, inp)
 
@@ -238,11 +203,23 @@ class ImageModality(ImageUnits, Modality):
         return run
 
     def _load(self, idx: list[int]) -> tuple[torch.Tensor, np.ndarray]:
-        cfg = self.cfg
         return load_batch(
-            self.images, idx, size=cfg.image_size, resize=cfg.resize, normalize=cfg.normalize,
+            self.images, idx, size=self.size, resize=self.resize_to, normalize=self.cfg.normalize,
             channels=self.channels, conversions=self.conversions,
         )  # fmt: skip
+
+    def _accepts(self, size: int | None, resize: int | None) -> bool:
+        """Does the model run on one image preprocessed to ``size`` / ``resize``? False only on a shape error."""
+        try:
+            output_size(self.images, size=size, resize=resize, indices=[0])
+            x, _ = load_batch(self.images, [0], size=size, resize=resize, normalize=self.cfg.normalize,
+                              channels=self.channels)  # fmt: skip
+            self._forward(x)
+        except DataError:
+            return False
+        except Exception as e:  # a model can raise anything: only a size or shape complaint means "not this size"
+            return not _shape_error(e)
+        return True
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """The model's outputs for a batch, (m, k) on the CPU; halves the batch when memory runs out."""
@@ -261,8 +238,7 @@ class ImageModality(ImageUnits, Modality):
             out = self._forward(x)
         except Exception as e:  # a model can raise anything; classify it for the reader
             reason = " ".join(str(e).split())[:200] or type(e).__name__
-            shape_words = ("size", "shape", "channel", "mat1", "dimension", "expected input")
-            if any(s in reason.lower() for s in shape_words):
+            if _shape_error(e):
                 raise DataError(
                     f"the model does not accept {self.channels}x{h}x{w} images (it raised: {reason}); set "
                     "--image-size/--resize to the size it was trained on"
@@ -290,7 +266,12 @@ class ImageModality(ImageUnits, Modality):
                 f"the data has class {bad} ('{given[bad]}') but the model has {self.n_outputs} output(s); check "
                 "that the class folders or labels match the classes the model was trained on"
             )
-        if given and len(given) != k:
+        if self.cfg.class_names:
+            if len(self.cfg.class_names) != k:
+                raise UsageError(f"--class-names lists {len(self.cfg.class_names)} names for a model with {k} "
+                                 "classes; pass one name per class, in output order")  # fmt: skip
+            given = tuple(self.cfg.class_names)
+        elif given and len(given) != k:
             self.notes.append(f"the data names {len(given)} classes, the model has {k} outputs")
         return tuple(given[i] if i < len(given) else f"class {i}" for i in range(k))
 
@@ -459,6 +440,12 @@ class ImageModality(ImageUnits, Modality):
         return make_provenance(self.cfg, self.loaded, image_set_sha256(self.images), self.started)
 
 
+def _shape_error(e: BaseException) -> bool:
+    """Does the model's exception complain about the input's size or shape?"""
+    words = ("size", "shape", "channel", "mat1", "dimension", "expected input")
+    return any(w in str(e).lower() for w in words)
+
+
 def _model_channels(module: torch.nn.Module) -> int:
     """Input channels of the model's first 2-D convolution (3 when none is found, e.g. an exported graph)."""
     for sub in module.modules():
@@ -472,20 +459,6 @@ def _model_channels(module: torch.nn.Module) -> int:
                 if isinstance(weight, torch.Tensor) and weight.dim() == 4:
                     return int(weight.shape[1])
     return 3
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_image_file(base: Path, value: str) -> bool:
-    p = Path(value)
-    p = p if p.is_absolute() else base / p
-    return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
 
 
 def _grid(a: np.ndarray) -> tuple[tuple[float, ...], ...]:

@@ -20,8 +20,8 @@ from audit.analysis.heatmaps import MAX_SIDE, channel_mass, clip_normalize, down
 
 __all__ = ["ImageUnits"]
 
-_STATE = ("images", "channels", "mean", "std", "hw", "n_outputs", "class_names", "dataset_mean", "engine",
-          "kind", "fixed_class")  # fmt: skip
+_STATE = ("images", "channels", "mean", "std", "hw", "size", "resize_to", "n_outputs", "class_names",
+          "dataset_mean", "engine", "kind", "fixed_class")  # fmt: skip
 
 
 class ImageUnits:

@@ -20,23 +20,36 @@ so a grayscale set fed to an RGB model is visible, not silent. 16-bit and float 
 Other channel counts are an error that says what to do.
 
 Preprocessing (:func:`load_batch`) matches torchvision's ``Resize(resize)`` (shorter side to ``resize``,
-bilinear, antialiased), ``CenterCrop(size)``, ``ToTensor()`` and ``Normalize(mean, std)``.
+bilinear, antialiased), ``CenterCrop(size)``, ``ToTensor()`` and ``Normalize(mean, std)``. Left to ``auto`` (the
+default), the size comes from the images and the model (:func:`choose_size`): images of one small size that the
+model accepts are audited as they are, and enlarging an image is never silent.
 
 The package is split by concern (its public surface is ``__all__`` below, re-exported from these modules):
 
 - :mod:`~audit.io.images.discovery`: :class:`ImageSet`, :func:`discover_images`, :func:`image_set_sha256`.
-- :mod:`~audit.io.images.preprocess`: :func:`parse_normalize`, :func:`output_size`, :func:`load_batch`.
+- :mod:`~audit.io.images.preprocess`: :func:`parse_normalize`, :func:`output_size`, :func:`choose_size`,
+  :func:`load_batch`.
 """
 
 from __future__ import annotations
 
 from audit.io.images.discovery import IMAGE_EXTENSIONS, ImageSet, discover_images, image_set_sha256
-from audit.io.images.preprocess import IMAGENET_MEAN, IMAGENET_STD, load_batch, output_size, parse_normalize
+from audit.io.images.preprocess import (
+    AUTO,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    choose_size,
+    load_batch,
+    output_size,
+    parse_normalize,
+)
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "AUTO",
+    "choose_size",
     "ImageSet",
     "discover_images",
     "parse_normalize",

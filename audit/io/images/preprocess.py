@@ -15,11 +15,15 @@ from PIL import Image, UnidentifiedImageError
 from audit.errors import DataError, UsageError
 from audit.io.images.discovery import ImageSet, image_reason
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "load_batch", "output_size", "parse_normalize"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "AUTO", "NATIVE_MAX", "load_batch", "output_size", "parse_normalize",
+           "choose_size", "upscale_note"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+AUTO = "auto"  # --image-size / --resize not given: chosen from the images and the model (choose_size)
+NATIVE_MAX = 256  # images of one size up to this many pixels on the long side are audited at their own size
+_IMAGENET_CROP, _IMAGENET_RESIZE = 224, 256  # torchvision's ImageNet preprocessing, the fallback
 _CONVERT_MODE = {1: "L", 3: "RGB", 4: "RGBA"}
 _WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # 16-bit / 32-bit / float pixels
 
@@ -256,3 +260,129 @@ def load_batch(
     m = torch.tensor(mean, dtype=torch.float32).view(1, channels, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, channels, 1, 1)
     return (x - m) / s, thumbs
+
+
+def _side_option(v: object, flag: str, *, none_ok: bool) -> int | str | None:
+    if v == AUTO or (v is None and none_ok):
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise UsageError(f"{flag} must be a whole number of pixels >= 1 or '{AUTO}', got {v!r}")
+    return int(v)
+
+
+def upscale_note(image_set: ImageSet, resize: int | None) -> str | None:
+    """A note when ``resize`` enlarges some images (their shorter side is below it), else None."""
+    if resize is None:
+        return None
+    shorts = [min(w, h) for w, h in image_set.sizes]
+    up = [s for s in shorts if s < resize]
+    if not up:
+        return None
+    return (
+        f"{len(up)} of {len(shorts)} images were upscaled (shorter side {min(up)} px to {resize} px): the model sees "
+        "interpolated pixels, which changes its predictions; pass --image-size/--resize at the size it was trained on"
+    )
+
+
+def choose_size(
+    image_set: ImageSet, *, size: int | str | None, resize: int | str | None, accepts
+) -> tuple[int | None, int | None, list[str]]:
+    """The crop side and resize of an audit: the options where given, else from the images and the model.
+
+    Parameters
+    ----------
+    image_set : ImageSet
+    size : int or "auto"
+        ``--image-size``: the centre-crop side.
+    resize : int, None or "auto"
+        ``--resize``: the shorter side after resizing; None = no resize (``--resize 0``).
+    accepts : callable
+        ``accepts(size, resize) -> bool``: does the model run on one image preprocessed so? (False only for a
+        size or shape error.)
+
+    Returns
+    -------
+    (size, resize, notes)
+        ``size`` None = no crop, ``resize`` None = no resize, and the notes saying what was chosen and why.
+
+    Notes
+    -----
+    With both options left to ``auto``:
+
+    1. images of one size with a long side of at most :data:`NATIVE_MAX` px are audited at their own size when
+       the model accepts it (a 64 px set and a model that takes 64 px: the data and the model agree);
+    2. images of different sizes, all at least 224 px on their shorter side, or large images of one size:
+       torchvision's ImageNet preprocessing (shorter side to 256, centre crop 224), which only shrinks;
+    3. smaller images of different sizes: shorter side to the smallest shorter side ``s`` and a centre crop of
+       ``s`` (nothing is enlarged);
+    4. when the model takes none of these: resize 256 / crop 224 even though it enlarges, with a note.
+
+    With ``--image-size S`` alone the resize trims a border as torchvision's does (``round(S * 256 / 224)``)
+    where every image is at least that large, else it is ``S``; with ``--resize R`` alone the crop is
+    ``min(R, 224)``. Enlarging any image is always noted (:func:`upscale_note`).
+    """
+    size = _side_option(size, "--image-size", none_ok=True)
+    resize = _side_option(resize, "--resize", none_ok=True)
+    shorts = [min(w, h) for w, h in image_set.sizes]
+    if not shorts:
+        raise DataError("no images selected; the image set is empty")
+    smallest = min(shorts)
+    notes: list[str] = []
+    if size != AUTO and resize != AUTO:
+        pass
+    elif size != AUTO:  # --image-size S alone
+        trim = round(size * _IMAGENET_RESIZE / _IMAGENET_CROP) if size is not None else None
+        resize = trim if trim is not None and smallest >= trim else (None if set(shorts) == {size} else size)
+    elif resize != AUTO:  # --resize R (or 0) alone
+        if resize is not None:
+            size = min(resize, _IMAGENET_CROP)
+        else:
+            size = None if len(set(image_set.sizes)) == 1 else smallest
+    else:
+        size, resize, notes = _auto_size(image_set, smallest, accepts)
+    note = upscale_note(image_set, resize)
+    if note is not None:
+        notes.append(note)
+    return size, resize, notes
+
+
+def _auto_size(image_set: ImageSet, smallest: int, accepts) -> tuple[int | None, int | None, list[str]]:
+    """Both options left to auto (rule 1-4 of :func:`choose_size`)."""
+    one = len(set(image_set.sizes)) == 1
+    w, h = image_set.sizes[0]
+    tried: list[str] = []
+    if one and max(w, h) <= NATIVE_MAX:
+        if accepts(None, None):
+            return None, None, [
+                f"audited at the images' own size, {w}x{h}: they all have that size and the model accepts it (no "
+                "resize or crop; pass --image-size/--resize to preprocess otherwise)"
+            ]
+        tried.append(f"{w}x{h}")
+    if smallest >= _IMAGENET_CROP:
+        if accepts(_IMAGENET_CROP, _IMAGENET_RESIZE):
+            why = "the images are large" if one else "the images have different sizes"
+            return _IMAGENET_CROP, _IMAGENET_RESIZE, [
+                f"{why}: resized (shorter side {_IMAGENET_RESIZE} px) and centre-cropped to {_IMAGENET_CROP}x"
+                f"{_IMAGENET_CROP}, torchvision's ImageNet preprocessing; pass --image-size/--resize if the model "
+                "was trained at another size"
+            ]
+        tried.append(f"{_IMAGENET_CROP}x{_IMAGENET_CROP}")
+    elif not one:
+        if accepts(smallest, smallest):
+            return smallest, smallest, [
+                f"the images have different sizes: resized to the smallest shorter side ({smallest} px) and "
+                f"centre-cropped to {smallest}x{smallest}, so none is enlarged; pass --image-size/--resize to "
+                "preprocess as in training"
+            ]
+        tried.append(f"{smallest}x{smallest}")
+    if accepts(_IMAGENET_CROP, _IMAGENET_RESIZE):
+        return _IMAGENET_CROP, _IMAGENET_RESIZE, [
+            f"the model does not accept {' or '.join(tried)} inputs: the images were resized (shorter side "
+            f"{_IMAGENET_RESIZE} px) and centre-cropped to {_IMAGENET_CROP}x{_IMAGENET_CROP}; pass --image-size/"
+            "--resize at the size it was trained on"
+        ]
+    tried.append(f"{_IMAGENET_CROP}x{_IMAGENET_CROP}")
+    raise DataError(
+        f"the model accepts none of the input sizes tried ({', '.join(tried)}); pass --image-size and --resize at "
+        "the size it was trained on"
+    )

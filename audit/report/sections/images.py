@@ -41,6 +41,25 @@ def _item(item: ImageItem, prefix: str) -> dict[str, Any]:
     }
 
 
+def _occlusion_rows(run: AuditRun) -> list[dict[str, str]]:
+    """One row per ``spatial_leakage`` finding whose region was occluded (its evidence holds the numbers)."""
+    rows = []
+    for f in run.findings:
+        ev = f.evidence or {}
+        if f.code != "spatial_leakage" or "drop" not in ev:
+            continue
+        rows.append({
+            "region": str(ev.get("region", "")) + (f" (class {ev['class']})" if ev.get("class") else ""),
+            "severity": str(getattr(f.severity, "value", f.severity)),
+            "drop": fmt_num(ev["drop"]), "random": fmt_num(ev.get("random_region_drop")),
+            "excess": f"{fmt_num(ev.get('drop_beyond_random'))} ({fmt_num(ev.get('drop_beyond_random_low'))} to "
+                      f"{fmt_num(ev.get('drop_beyond_random_high'))})",
+            "flips": f"{fmt_pct(ev.get('flipped_share'))} / {fmt_pct(ev.get('random_flipped_share'))}",
+            "images": fmt_num(ev.get("occluded_images")), "fill": str(ev.get("fill", "")),
+        })  # fmt: skip
+    return rows
+
+
 def scope(run: AuditRun) -> Scope | None:
     """What an image run audited, for the cover: images and classes, and the mean map as its picture.
 
@@ -76,7 +95,8 @@ def build(run: AuditRun) -> dict[str, Any] | None:
     -------
     dict or None
         ``facts``, ``channels`` (chart or None), ``mean_map``, ``class_maps``, ``class_maps_note``, ``scale``,
-        ``most`` and ``least`` (gallery cards); None for a run without an image summary.
+        ``occlusion`` (what painting over each candidate region did), ``most`` and ``least`` (gallery cards);
+        None for a run without an image summary.
 
     Raises
     ------
@@ -133,6 +153,7 @@ def build(run: AuditRun) -> dict[str, Any] | None:
             else ""
         ),
         "scale": scale,
+        "occlusion": _occlusion_rows(run),
         "most": [_item(it, "most confident") for it in im.most_confident],
         "least": [_item(it, "least confident") for it in im.least_confident],
     }
