@@ -72,7 +72,7 @@ def test_terminal_summary_aligns_cjk_names(capsys):
     from audit.cli._execute import _summary
 
     run = make_cjk_run()
-    _summary(run, {}, None)
+    _summary(run, {}, 1.0)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if re.match(r"\s+\d+\. ", ln)]
     assert len(lines) == 5
     # the value column starts at the same display column on every line, whatever the script of the name

@@ -70,9 +70,10 @@ def run_command(
     memory_budget_mb: int = typer.Option(None, "--memory-budget-mb", help="Memory for one forward/backward chunk."),
     n_boot: int = typer.Option(None, "--n-boot", help="Bootstrap resamples for the intervals."),
     labels: str = typer.Option(None, "--labels", help="Images: CSV of path,label instead of class folders."),
-    image_size: int = typer.Option(None, "--image-size", help="Images: crop size. Default 224."),
-    resize: int = typer.Option(None, "--resize", help="Images: resize the short side to this before the crop. "
-                               "Default 256; 0 = no resize."),
+    image_size: int = typer.Option(None, "--image-size", help="Images: crop size. Default: the images' own size "
+                                   "when they share one the model accepts, else 224 (enlarging is noted)."),
+    resize: int = typer.Option(None, "--resize", help="Images: resize the short side to this before the crop; 0 = "
+                               "no resize. Default: none when the images are audited at their own size, else 256."),
     normalize: str = typer.Option(None, "--normalize", help="Images: imagenet | none | m1,m2,m3/s1,s2,s3."),
     text_col: str = typer.Option(None, "--text-col", help="Text: the column holding the text. Default: the only "
                                  "text column."),
