@@ -136,10 +136,13 @@ def _clean_name(s: object) -> str:
 
 def _dummies(df: pd.DataFrame, cols: Sequence[str]) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """One-hot ``cols`` the pandas way (every level kept, 0/1 integers); returns the blocks by prefix."""
-    out = pd.get_dummies(df, columns=list(cols), prefix=list(cols), dtype=np.int64)
-    out.columns = [_clean_name(c) for c in out.columns]
-    blocks = {c: [k for k in out.columns if k.startswith(f"{c}_") and k not in df.columns] for c in cols}
-    return out, blocks
+    parts, blocks = [df.drop(columns=list(cols))], {}
+    for c in cols:  # one at a time: the prefix "occupation" must not claim "occupation_husb_*"
+        d = pd.get_dummies(df[c], prefix=c, dtype=np.int64)
+        d.columns = [_clean_name(k) for k in d.columns]
+        parts.append(d)
+        blocks[c] = list(d.columns)
+    return pd.concat(parts, axis=1), blocks
 
 
 def _sample(df: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -599,18 +602,18 @@ def write_case(data: CaseData, trained: Trained, folder: Path) -> dict[str, Any]
 
 # --- the corpus -------------------------------------------------------------------------------------------
 
+# Leak plants sit mostly on tables where the real features are weak (fair AUC ~0.73, randhie ~0.65, anes96 ~0.95,
+# diabetes R^2 ~0.4), so the model leans on the leak; one easy table per kind shows a leak the model barely needs.
 _PLAN: dict[str, tuple[tuple[str, str], ...]] = {
-    "followup": (("breast_cancer", "std_mlp"), ("fair", "raw_mlp"), ("anes96", "bn_mlp")),
-    "label_noise": (("breast_cancer", "raw_mlp"), ("fair", "std_mlp"), ("anes96", "std_linear")),
-    "monotone": (("diabetes", "raw_mlp"), ("star98", "std_mlp"), ("breast_cancer", "bn_mlp"),
-                 ("penguins", "std_mlp")),
-    "partial97": (("breast_cancer", "std_mlp"), ("fair", "bn_mlp"), ("wine", "raw_mlp"), ("diabetes", "std_mlp")),
-    "partial99": (("breast_cancer", "std_mlp"), ("penguins", "bn_mlp")),
-    "category": (("fair", "std_mlp"), ("penguins", "raw_mlp"), ("wine", "std_mlp")),
-    "shuffled_id": (("breast_cancer", "raw_mlp"), ("fair", "std_mlp"), ("diabetes", "bn_mlp"),
-                    ("penguins", "std_mlp")),
-    "reversed_slice": (("breast_cancer", "std_mlp"), ("diabetes", "std_mlp"), ("fair", "bn_mlp")),
-    "slice_clean": (("breast_cancer", "std_mlp"), ("diabetes", "std_mlp"), ("fair", "bn_mlp")),
+    "followup": (("fair", "raw_mlp"), ("anes96", "bn_mlp"), ("randhie", "std_mlp"), ("breast_cancer", "std_mlp")),
+    "label_noise": (("fair", "std_mlp"), ("anes96", "std_linear"), ("randhie", "raw_mlp")),
+    "monotone": (("diabetes", "raw_mlp"), ("star98", "std_mlp"), ("fair", "bn_mlp"), ("randhie", "std_linear")),
+    "partial97": (("fair", "bn_mlp"), ("randhie", "std_mlp"), ("diabetes", "std_mlp"), ("anes96", "raw_mlp")),
+    "partial99": (("fair", "std_mlp"), ("diabetes", "bn_mlp")),
+    "category": (("fair", "std_mlp"), ("anes96", "raw_mlp"), ("wine", "raw_mlp"), ("penguins", "bn_mlp")),
+    "shuffled_id": (("fair", "std_mlp"), ("randhie", "bn_mlp"), ("diabetes", "bn_mlp"), ("breast_cancer", "raw_mlp")),
+    "reversed_slice": (("diabetes", "std_mlp"), ("anes96", "std_mlp"), ("fair", "bn_mlp")),
+    "slice_clean": (("diabetes", "std_mlp"), ("anes96", "std_mlp"), ("fair", "bn_mlp")),
     "strong_only": (("iris", "std_mlp"), ("penguins", "std_mlp"), ("breast_cancer", "std_mlp")),
 }  # fmt: skip
 # small samples: (twin, data set, model, sizes); validation must hold the largest size
@@ -621,7 +624,7 @@ _SMALL: tuple[tuple[str, str, str, tuple[int, ...]], ...] = (
     ("small_id", "fair", "std_mlp", SMALL_SIZES),
     ("small_followup", "fair", "raw_mlp", SMALL_SIZES),
 )
-_QUICK_SETS = ("breast_cancer", "diabetes", "penguins")
+_QUICK_SETS = ("fair", "diabetes", "penguins")
 
 
 def corpus(quick: bool = False, seeds: Iterable[int] = (0, 1, 2)) -> list[CaseSpec]:
