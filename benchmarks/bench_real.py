@@ -14,10 +14,9 @@ rather than ``bench_findings.py --corpus real`` because the scoring differs: a p
 several codes and must reach a stated severity (leaks: ``fail``), small-sample cases leave the pass rate, and the
 targets are issue 16's.
 
-    python benchmarks/bench_real.py                   # full corpus (~10 min on 2 cores)
-    python benchmarks/bench_real.py --quick           # smoke run (~1 min)
+    python benchmarks/bench_real.py --jobs 2          # full corpus: 246 cases, ~10 min on 2 idle cores
+    python benchmarks/bench_real.py --quick --jobs 2  # smoke run: 17 cases, ~1 min
     python benchmarks/bench_real.py --json real.json  # every row (findings, messages, evidence) and the summary
-    python benchmarks/bench_real.py --jobs 2          # two worker processes (one torch thread each)
 
 Progress goes to stderr, the tables to stdout.
 """
@@ -165,7 +164,7 @@ def run_all(specs: list[rc.CaseSpec], root: Path, jobs: int = 1) -> list[dict[st
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="smoke run: seed 0, 3 tables, 2 models, one of each twin")
+    ap.add_argument("--quick", action="store_true", help="smoke run: seed 0, 2 tables, 2 models, one of each twin")
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
     ap.add_argument("--only", default=None, help="run only the cases whose label contains this text")
     ap.add_argument("--json", type=Path, default=None, help="write every row and the summary here")
