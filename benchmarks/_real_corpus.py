@@ -728,6 +728,17 @@ def summarise(rows: Sequence[dict[str, Any]], codes: Sequence[str] = ()) -> dict
                 "small_sample": _frac(sum(worst(r, "small_sample") is not None for r in t), len(t)),
             }  # fmt: skip
 
+    # the same per (plant, table, model): which tables a detector misses, and how much the model leaned on the plant
+    per_case_kind: dict[str, Any] = {}
+    for r in planted:
+        key = f"{r['twin']}/{r['dataset']}/{r['model']}" + (f"/n{r['n_audit']}" if r.get("n_audit") else "")
+        per_case_kind.setdefault(key, []).append(r)
+    per_plant_table = {
+        key: {"caught": _frac(sum(caught(r) for r in t), len(t)),
+              "planted_share": [r.get("planted_share") for r in t], "verdicts": [r["verdict"] for r in t]}
+        for key, t in per_case_kind.items()
+    }  # fmt: skip
+
     quiet: dict[str, Any] = {}
     for twin, code in QUIET.items():
         for n in dict.fromkeys(r.get("n_audit") for r in clean if r.get("twin") == twin):
@@ -758,7 +769,8 @@ def summarise(rows: Sequence[dict[str, Any]], codes: Sequence[str] = ()) -> dict
     }  # fmt: skip
     return {
         "n_rows": len(rows), "n_errors": len(rows) - len(ok), "n_clean": len(clean), "n_planted": len(planted),
-        "n_clean_counted": len(counted), "per_code": per_code, "per_plant": per_plant, "quiet_twins": quiet,
+        "n_clean_counted": len(counted), "per_code": per_code, "per_plant": per_plant,
+        "per_plant_table": per_plant_table, "quiet_twins": quiet,
         "verdicts_clean": verdicts, "verdicts_clean_counted": verdicts_counted, "verdicts_by_model": by_model,
         "pass_rate_clean": _frac(verdicts_counted["pass"], len(counted)), "not_converged_fail_healthy": nc_fail,
         "clean_fail_cases": [

@@ -93,6 +93,10 @@ def print_summary(rows: list[dict[str, Any]], s: dict[str, Any], runtime_s: floa
                      ft(p["small_sample"])])  # fmt: skip
     print(bf._table(["plant", "must raise", "strength", "caught", "raised (warn/fail)", "verdict not pass",
                      "small_sample"], body))  # fmt: skip
+    print("\nper plant, table and model (share: the plant's share of |attribution| per seed)")
+    body = [[key, ft(p["caught"]), " ".join("-" if x is None else f"{x:.2f}" for x in p["planted_share"]),
+             " ".join(p["verdicts"])] for key, p in s["per_plant_table"].items()]  # fmt: skip
+    print(bf._table(["plant/table/model", "caught", "share", "verdicts"], body))
     print("\nclean twins: alarms of the code that must stay quiet")
     body = [[key, q["code"] or "-", rc.STRENGTH.get(key.split("/")[0], ""), ft(q["alarm"]), ft(q["fail"]),
              ft(q["not_pass"]), ft(q["small_sample"])] for key, q in s["quiet_twins"].items()]  # fmt: skip

@@ -315,7 +315,7 @@ def test_wilson_known_answers():
 
 
 def _row(case, kind, verdict, findings, twin="", n=None, model="std_mlp"):
-    return {"case": case, "kind": kind, "twin": twin, "n_audit": n, "verdict": verdict, "model": model,
+    return {"case": case, "kind": kind, "twin": twin, "n_audit": n, "verdict": verdict, "model": model, "dataset": "t",
             "findings": [{"code": c, "severity": s} for c, s in findings]}  # fmt: skip
 
 
@@ -341,6 +341,7 @@ def test_summarise_counts_severities_small_samples_and_targets():
     assert pp["shuffled_id"]["caught"]["k"] == 1  # identifier_leakage counts for a shuffled id
     assert pp["small_id/n20"]["caught"]["k"] == 0 and pp["small_id/n20"]["small_sample"]["k"] == 1
     assert pp["reversed_slice"]["caught"]["k"] == 1  # warn is enough for a slice
+    assert s["per_plant_table"]["followup/t/std_mlp"]["caught"] == pp["followup"]["caught"]
     tl = s["per_code"]["target_leakage"]
     assert tl["clean_warn"]["k"] == 1 and tl["clean_fail"]["k"] == 0
     assert (tl["planted_raised"]["k"], tl["planted_fail"]["k"], tl["planted_raised"]["n"]) == (2, 1, 4)
