@@ -52,26 +52,33 @@ def _codes_text(findings: list[dict[str, Any]]) -> str:
     return ", ".join(parts) or "-"
 
 
-def run_case(spec: corpus.CaseSpec, root: Path, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build, train, write and audit one case; never raises (an exception becomes an ``error`` row)."""
+def run_case(
+    spec: corpus.CaseSpec, root: Path, options: dict[str, Any] | None = None, source: Any = None
+) -> dict[str, Any]:
+    """Build, train, write and audit one case; never raises (an exception becomes an ``error`` row).
+
+    ``source``: the corpus module whose ``build_case``, ``train_model``, ``write_case`` and ``STRENGTH`` make the
+    case (default :mod:`_findings_corpus`; :mod:`bench_real` passes :mod:`_real_corpus`).
+    """
+    src = corpus if source is None else source
     row: dict[str, Any] = {
         "case": spec.label, "dataset": spec.dataset, "model": spec.model, "seed": spec.seed, "kind": spec.kind,
         "twin": spec.twin or "", "planted_code": spec.planted_code,
-        "strength": corpus.STRENGTH.get(spec.twin or "", ""), "findings": [], "verdict": "error", "error": "",
+        "strength": src.STRENGTH.get(spec.twin or "", ""), "findings": [], "verdict": "error", "error": "",
     }  # fmt: skip
     t0 = time.perf_counter()
     stage = "build"
     try:
-        data = corpus.build_case(spec)
+        data = src.build_case(spec)
         stage = "train"
-        trained = corpus.train_model(data)
+        trained = src.train_model(data)
         row.update(
             task=data.task, metric=trained.metric, quality=round(trained.quality, 4),
             train_quality=round(trained.train_quality, 4), epochs=trained.epochs, n_val_rows=len(data.val),
             n_features=len(data.names), meta=data.meta,
         )  # fmt: skip
         folder = root / spec.label.replace("/", "__")
-        written = corpus.write_case(data, trained, folder)
+        written = src.write_case(data, trained, folder)
         row["planted_feature"] = data.planted_feature
         row["train_s"] = round(time.perf_counter() - t0, 2)
         stage = "audit"
