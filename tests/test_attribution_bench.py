@@ -111,7 +111,7 @@ def test_cli_bench_names_the_feature_mismatch_of_a_classifier_table(tmp_path) ->
     assert result.exit_code == 3, result.output
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    assert lines[0].startswith("audit: error: the model does not accept 5 features")
+    assert lines[0].startswith("audit: error: the model takes 4 inputs and the file has 5 feature columns")
     assert "--target-col" in lines[0] and "--drop" in lines[0]
 
 
