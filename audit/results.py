@@ -47,6 +47,7 @@ __all__ = [
     "TokenStat",
     "TextExample",
     "TextSummary",
+    "BaselineSensitivity",
     "AuditRun",
     "verdict_from_findings",
     "to_dict",
@@ -285,6 +286,30 @@ class TextSummary:
 
 
 @dataclass(frozen=True)
+class BaselineSensitivity:
+    """The global ranking under the run's baseline against a second reasonable one, on a sample of rows.
+
+    ``spearman`` is the rank correlation of the two mean-|attribution| rankings over the ``features_compared``
+    features (those with real attribution under either baseline, at least 3), ``ci_low``/``ci_high`` its bootstrap
+    95% interval over rows (the same resampled rows for both rankings). ``top_changed``: the two top features
+    differ and each baseline's paired bootstrap interval of the share difference between them excludes 0.
+    """
+
+    chosen: str  # the run's baseline ("data mean", "zero", ...)
+    second: str  # "expected gradients (8 data rows per row)", "data mean", ...
+    spearman: float
+    ci_low: float
+    ci_high: float
+    rows: int
+    features_compared: int
+    top_chosen: tuple[str, ...]  # top 5 under the chosen baseline
+    top_second: tuple[str, ...]
+    shares_chosen: tuple[float, ...]  # their shares of mean |attribution|, aligned with top_chosen
+    shares_second: tuple[float, ...]
+    top_changed: bool = False
+
+
+@dataclass(frozen=True)
 class AuditRun:
     schema_version: int
     verdict: Verdict
@@ -314,6 +339,11 @@ class AuditRun:
     task_reason: str = ""  # how the task was chosen: "binary classification, detected: one output and ..."
     class_names: tuple[str, ...] = ()  # labels of the model's outputs, when known
     signed_class: str = ""  # the class the direction samples explain (classifiers), e.g. "1" or "malignant"
+    # tables: True when ``baseline`` is the modality's default (no --baseline given); None for runs that do not
+    # record it (left out of audit.json then)
+    baseline_default: bool | None = None
+    # tables: the ranking under a second baseline (None when it did not run; left out of audit.json then)
+    baseline_sensitivity: BaselineSensitivity | None = None
 
     def save(self, folder: str | Path, formats: typing.Sequence[str] = ("json", "html", "pdf")) -> dict[str, Path]:
         """Write ``audit.json`` and the reports into ``folder`` (all or nothing, as ``audit run`` does).
@@ -351,7 +381,7 @@ def _clean_float(x: float) -> float | None:
 
 # optional sections that are left out of the JSON when absent, so the records of runs without them (tables, images)
 # stay byte for byte what they were before the section existed
-_OMIT_WHEN_NONE = {"text"}
+_OMIT_WHEN_NONE = {"text", "baseline_default", "baseline_sensitivity"}
 
 
 def to_dict(obj: Any) -> Any:

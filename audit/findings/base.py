@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from audit.analysis.convergence_cause import ConvergenceCause
 from audit.analysis.neutralisation import NeutralisationStat
 from audit.analysis.task import TASK_NAMES
 from audit.analysis.tokens import TokenMaskingStat
 from audit.config import Thresholds
 from audit.errors import UsageError
-from audit.results import Convergence, Crosscheck, DriftStat, FeatureStat, Finding, SliceProfile
+from audit.results import BaselineSensitivity, Convergence, Crosscheck, DriftStat, FeatureStat, Finding, SliceProfile
 
 __all__ = ["FindingsInput", "Detector", "TASKS", "IMAGE_TASKS", "TEXT_TASKS", "is_tabular", "fixed_title"]
 
@@ -82,6 +83,12 @@ class FindingsInput:
     token_masking : tuple of TokenMaskingStat
         Text runs: what masking each candidate token does (:mod:`audit.analysis.tokens`); switches on
         ``spurious_token``.
+    baseline_sensitivity : BaselineSensitivity, optional
+        The ranking under a second baseline (:mod:`audit.analysis.baseline_sensitivity`); switches on
+        ``baseline_sensitive``.
+    convergence_cause : ConvergenceCause, optional
+        What re-running the unconverged rows showed (:mod:`audit.analysis.convergence_cause`): lets
+        ``not_converged`` name the cause and advice that works.
     """
 
     task: str
@@ -108,6 +115,8 @@ class FindingsInput:
     spatial_groups: np.ndarray | None = None
     spatial_group_names: tuple[str, ...] = ()
     token_masking: tuple[TokenMaskingStat, ...] = ()
+    baseline_sensitivity: BaselineSensitivity | None = None
+    convergence_cause: ConvergenceCause | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

@@ -28,7 +28,8 @@ from audit.analysis.univariate import (
 from audit.attribution.native import IGResult, integrated_gradients
 from audit.errors import DataError
 from audit.io.tabular import TableSpec, inspect_table, iter_chunks
-from audit.results import ExpectedAttribution, FeatureStat, SignedSample
+from audit.modalities import tabular_baselines
+from audit.results import BaselineSensitivity, Convergence, ExpectedAttribution, FeatureStat, SignedSample
 
 __all__ = ["TabularEvidence"]
 
@@ -69,6 +70,11 @@ class TabularEvidence:
         out["univariate_reverse"] = target_explains(X, y, near)
         out["neutralisation"] = self._neutralisation(stats, X, y)
         return out
+
+    def _baseline_checks(self, convergence: Convergence) -> tuple[BaselineSensitivity | None, object]:
+        """The ranking under a second baseline and, when rows missed the tolerance, why
+        (:mod:`audit.modalities.tabular_baselines`)."""
+        return tabular_baselines.sensitivity(self), tabular_baselines.diagnose_convergence(self, convergence)
 
     def _neutralisation(self, stats: tuple[FeatureStat, ...], X: np.ndarray, y: np.ndarray):
         """Benefit of each feature (or correlated group) the model relies on materially, and whether a member
