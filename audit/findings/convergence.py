@@ -64,10 +64,10 @@ def _explain(convergence: Convergence, cause: ConvergenceCause | None) -> tuple[
     k_rows = f"of {cause.rows} re-run rows"
     if cause.cause == "baseline_outside_data":
         return (
-            f"cause: the {cause.baseline} baseline lies outside the data on {cause.n_outside} column(s) ({cols}{more}), "
-            "so the path crosses inputs the model never saw, where it saturates or bends sharply; against the data "
-            f"mean {pct(cause.fixed_by_mean)} {k_rows} converge: drop --baseline (the data mean is the default) or "
-            "pass --baseline mean"
+            f"cause: the {cause.baseline} baseline lies outside the data on {cause.n_outside} column(s) "
+            f"({cols}{more}), so the path crosses inputs the model never saw, where it saturates or bends sharply; "
+            f"against the data mean {pct(cause.fixed_by_mean)} {k_rows} converge: drop --baseline (the data mean "
+            "is the default) or pass --baseline mean"
         ), ev
     if cause.cause == "steep":
         return (
