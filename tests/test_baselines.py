@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from baseline_toys import bump_case, raw_scale_case, shifted_linear_case
 
 import audit
-from baseline_toys import bump_case, raw_scale_case, shifted_linear_case
 
 FAST = dict(formats=("json",), crosscheck_rows=0, n_boot=50)
 
