@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from report_fixtures import make_classifier_run
+
 from audit.report.html import render_html
 from audit.report.sections import baseline as section
 from audit.results import BaselineSensitivity, Finding, Severity
-from report_fixtures import make_classifier_run
 
 SENS = BaselineSensitivity(
     chosen="data mean", second="expected gradients (8 data rows per row)", spearman=0.31, ci_low=0.12, ci_high=0.55,
