@@ -40,7 +40,8 @@ class Thresholds:
     # (a handful of rows whose output barely moves along the path rarely reach 1% relative error even at 512
     # steps, and cannot change a ranking over thousands of rows)
     not_converged_warn_fraction: float = 0.01
-    # share of rows above convergence_tol that makes not_converged a failure instead of a warning
+    # no longer used (kept so audit.toml files that set it still load): a share of unconverged rows no longer makes
+    # not_converged fail, only unusable attributions do (not_converged_unusable below)
     not_converged_fail_fraction: float = 0.10
     # a feature has "real" attribution when its share of total |attribution| is at least this multiple of
     # the uniform share 1 / n_features
@@ -113,6 +114,16 @@ class Thresholds:
     # bootstrap interval of the drop in the explained class's probability with the region painted over, beyond
     # the drop with random regions of the same size painted over, reaches this (warns when only the mean does)
     spatial_min_drop: float = 0.05
+    # baseline_sensitive: rows of the analysis sample whose ranking is recomputed under a second baseline (0 = off)
+    baseline_sensitivity_rows: int = 256
+    # baseline_sensitive warns when the upper end of the bootstrap 95% interval of the Spearman correlation between
+    # the two rankings (over the features with real attribution under either baseline) is below this, or when the
+    # top feature changes and each baseline's interval of the share difference between the two tops excludes 0
+    baseline_sensitivity_spearman: float = 0.8
+    # not_converged fails (the attributions are unusable) only when the median row's relative completeness error is
+    # at least this: the attributions of a typical row then miss that share of its output change and the ranking
+    # means nothing. Below it unconverged rows weaken the evidence and not_converged warns at most
+    not_converged_unusable: float = 0.5
 
     def __post_init__(self) -> None:
         # every threshold is a number; shares, fractions, probabilities and correlations lie in [0, 1]
@@ -124,12 +135,14 @@ class Thresholds:
             "crosscheck_min_spearman", "spatial_share", "spurious_min_shift", "spurious_min_flip",
             "leak_separation", "leak_perfect",
             "spatial_min_drop",
+            "baseline_sensitivity_spearman",
         }  # fmt: skip
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < 0:
                 raise UsageError(f"threshold '{f.name}' must be a number >= 0, got {v!r}; fix [thresholds]")
-            if f.name in ("slice_min_rows", "small_sample_rows", "small_sample_class_rows") and int(v) != v:
+            whole = ("slice_min_rows", "small_sample_rows", "small_sample_class_rows", "baseline_sensitivity_rows")
+            if f.name in whole and int(v) != v:
                 raise UsageError(f"threshold '{f.name}' must be a whole number, got {v!r}; fix [thresholds]")
             if f.name in unit and v > 1:
                 raise UsageError(f"threshold '{f.name}' must lie between 0 and 1, got {v!r}; fix [thresholds]")
@@ -149,8 +162,8 @@ class AuditConfig:
     task: str = "auto"  # auto | regression | binary | multiclass | multioutput
     class_names: tuple[str, ...] = ()  # labels of the model's classes, for the report
     sep: str | None = None  # CSV separator; None = detect from the header
-    # None = the modality's default: zero for tables, black for images; else zero | mean | median | a one-row
-    # CSV (images: black | blur | noise | mean)
+    # None = the modality's default: the data mean for tables (one streaming pass), black for images, pad for
+    # text; else zero | mean | median | a one-row CSV (images: black | blur | noise | mean)
     baseline: str | None = None
     method: str = "gausslegendre"
     n_steps: int | str = "auto"  # int or "auto"

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import ReportError
+from audit.records import BaselineSensitivity, FeatureGroup, SliceDirection
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -49,6 +50,7 @@ __all__ = [
     "TokenStat",
     "TextExample",
     "TextSummary",
+    "BaselineSensitivity",
     "AuditRun",
     "verdict_from_findings",
     "to_dict",
@@ -100,15 +102,6 @@ class FeatureStat:
     ci_high: float
     rank_ci_low: int = 0  # bootstrap 95% interval of the rank (0 = not computed)
     rank_ci_high: int = 0
-
-
-@dataclass(frozen=True)
-class FeatureGroup:
-    """Columns ranked and judged as one feature (:mod:`audit.analysis.groups`)."""
-
-    name: str
-    members: tuple[str, ...]
-    kind: str  # "one-hot" | "one-hot (a dropped level)" | "declared"
 
 
 @dataclass(frozen=True)
@@ -193,27 +186,6 @@ class SignedSample:
     name: str
     values: tuple[float, ...]
     attributions: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class SliceDirection:
-    """Which way one feature pushes the explained output within a slice and within the rest of the rows: its
-    average local effect, the mean gradient of the output along the feature times the feature's standard
-    deviation (the output's change per standard deviation of the feature), with a 95% bootstrap interval.
-    Positive: larger values raise the output there; negative: they lower it. Classifiers explaining each row's
-    class compare like with like: ``explained`` names the class whose rows both sides use ("" when every row
-    explains one output)."""
-
-    feature: str
-    effect: float  # within the slice
-    low: float
-    high: float
-    rows: int
-    rest_effect: float  # within the other rows (of the same explained class)
-    rest_low: float
-    rest_high: float
-    rest_rows: int
-    explained: str = ""
 
 
 @dataclass(frozen=True)
@@ -350,6 +322,11 @@ class AuditRun:
     groups: tuple[FeatureGroup, ...] = ()  # one-hot blocks and --group declarations
     # the grouped ranking: each group one entry (mean |sum of its members' attributions|), other columns as they are
     group_features: tuple[FeatureStat, ...] = ()
+    # tables: True when ``baseline`` is the modality's default (no --baseline given); None for runs that do not
+    # record it (left out of audit.json then)
+    baseline_default: bool | None = None
+    # tables: the ranking under a second baseline (None when it did not run; left out of audit.json then)
+    baseline_sensitivity: BaselineSensitivity | None = None
 
     def save(self, folder: str | Path, formats: typing.Sequence[str] = ("json", "html", "pdf")) -> dict[str, Path]:
         """Write ``audit.json`` and the reports into ``folder`` (all or nothing, as ``audit run`` does).
@@ -387,7 +364,7 @@ def _clean_float(x: float) -> float | None:
 
 # optional sections that are left out of the JSON when absent, so the records of runs without them (tables, images)
 # stay byte for byte what they were before the section existed
-_OMIT_WHEN_NONE = {"text"}
+_OMIT_WHEN_NONE = {"text", "baseline_default", "baseline_sensitivity"}
 
 
 def to_dict(obj: Any) -> Any:

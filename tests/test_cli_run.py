@@ -106,11 +106,14 @@ def test_clean_model_is_quiet_and_attributions_match_closed_form(linear_case, tm
     assert "noise_leakage" not in _findings(out)
     assert [f["name"] for f in run["features"]][:2] in (["a", "b"], ["b", "a"])
     assert run["crosscheck"]["passed"] is True
-    # per-row attributions: a linear model's IG is exactly w * (x - 0)
+    # per-row attributions: a linear model's IG against the default baseline (the data mean) is exactly
+    # w * (x - E x)
     attr = pd.read_parquet(out / "attributions.parquet")
     df = pd.read_csv(data)
-    np.testing.assert_allclose(attr["a"].to_numpy(), df["a"].to_numpy(), atol=1e-5)
-    np.testing.assert_allclose(attr["noise"].to_numpy(), 0.0005 * df["noise"].to_numpy(), atol=1e-6)
+    assert run["baseline"] == "data mean" and run["baseline_default"] is True
+    np.testing.assert_allclose(attr["a"].to_numpy(), df["a"].to_numpy() - df["a"].mean(), atol=1e-5)
+    np.testing.assert_allclose(attr["noise"].to_numpy(), 0.0005 * (df["noise"] - df["noise"].mean()).to_numpy(),
+                               atol=1e-6)
     for key in ("schema_version", "verdict", "task", "features", "convergence", "crosscheck", "findings",
                 "provenance"):
         assert key in run

@@ -122,8 +122,8 @@ def test_one_record_per_code_with_its_title() -> None:
     assert tuple(d.code for d in DETECTORS) == CODES and len(set(CODES)) == len(CODES)
     assert set(CODES) == {
         "noise_leakage", "target_leakage", "identifier_leakage", "concentration_skew", "slice_skew", "drift_skew",
-        "baseline_not_neutral", "not_converged", "engine_disagreement", "spatial_leakage", "spurious_token",
-        "small_sample",
+        "baseline_not_neutral", "baseline_sensitive", "not_converged", "engine_disagreement", "spatial_leakage",
+        "spurious_token", "small_sample",
     }  # fmt: skip
     for code in CODES:
         assert detector(code) is not None and detector(code).code == code

@@ -64,3 +64,14 @@ def test_a_torchscript_model_with_embeddings_is_refused_with_what_to_do(case, tm
     torch.jit.save(torch.jit.script(model), str(path))
     with pytest.raises(ModelLoadError, match="state_dict with arch"):  # the API names parameters, not flags
         audit.run(path, df.iloc[:200], target="y", formats=("json",))
+
+
+def test_the_default_baseline_takes_the_mean_embedding_vectors_and_the_sensitivity_check_runs(case):
+    model, df = case
+    run = audit.run(model, df.iloc[:300], target="y", formats=("json",), n_boot=50, crosscheck_rows=0)
+    assert run.baseline == "data mean" and run.baseline_default
+    assert any("baseline vectors: mean" in n for n in run.notes)  # not the zero vector of the old default
+    s = run.baseline_sensitivity  # expected gradients with each reference row's own embedding vectors
+    assert s.second.startswith("expected gradients") and s.top_chosen[:2] == s.top_second[:2]
+    assert set(s.top_chosen[:2]) == {"shop", "a"} and s.ci_high > 0.8
+    assert all(f.code != "baseline_sensitive" for f in run.findings)

@@ -40,8 +40,8 @@ def run_command(
     neutralise: str = typer.Option(None, "--neutralise", help="How noise_leakage takes a feature's information "
                                    "away: permute (default, within its column) | baseline."),
     out: str = typer.Option(None, "--out", "-o", help="Output folder."),
-    baseline: str = typer.Option(None, "--baseline", help="zero | mean | median | a one-row CSV (images: "
-                                 "black | blur | noise | mean)."),
+    baseline: str = typer.Option(None, "--baseline", help="Tables: mean (the data mean) | zero | median | a one-row "
+                                 "CSV; images: black | blur | noise | mean; text: pad | zero."),
     method: str = typer.Option(None, "--method", help="gausslegendre (default) | riemann_left | riemann_right | "
                                "riemann_middle | riemann_trapezoid."),
     n_steps: str = typer.Option(None, "--n-steps", help="Integration steps, or 'auto' (default): 16 steps, refined "
@@ -120,7 +120,7 @@ def run_command(
 _SHOWN_DEFAULTS = ("out", "method", "n_steps", "max_steps", "crosscheck_rows", "device", "dtype", "seed", "formats",
                    "fail_on", "n_boot", "memory_budget_mb", "executor", "neutralise", "task", "kind", "normalize",
                    "gpus_per_worker")  # fmt: skip
-_DEFAULT_WORDS = {"config": "./audit.toml if present", "baseline": "zero (tables), black (images), pad (text)"}
+_DEFAULT_WORDS = {"config": "./audit.toml if present", "baseline": "mean (tables), black (images), pad (text)"}
 
 
 def _help_markers() -> None:

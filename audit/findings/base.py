@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from audit.analysis.convergence_cause import ConvergenceCause
 from audit.analysis.neutralisation import NeutralisationStat
 from audit.analysis.occlusion import OcclusionStat
 from audit.analysis.task import TASK_NAMES
 from audit.analysis.tokens import TokenMaskingStat
 from audit.config import Thresholds
 from audit.errors import UsageError
-from audit.results import Convergence, Crosscheck, DriftStat, FeatureStat, Finding, SliceProfile
+from audit.results import BaselineSensitivity, Convergence, Crosscheck, DriftStat, FeatureStat, Finding, SliceProfile
 
 __all__ = ["FindingsInput", "Detector", "TASKS", "IMAGE_TASKS", "TEXT_TASKS", "is_tabular", "fixed_title"]
 
@@ -96,6 +97,12 @@ class FindingsInput:
     spatial_occlusion : tuple of OcclusionStat, optional
         Image runs: what occluding each candidate region of ``spatial_leakage`` did
         (:mod:`audit.analysis.occlusion`); None when it was not measured (candidates are then at most ``warn``).
+    baseline_sensitivity : BaselineSensitivity, optional
+        The ranking under a second baseline (:mod:`audit.analysis.baseline_sensitivity`); switches on
+        ``baseline_sensitive``.
+    convergence_cause : ConvergenceCause, optional
+        What re-running the unconverged rows showed (:mod:`audit.analysis.convergence_cause`): lets
+        ``not_converged`` name the cause and advice that works.
     """
 
     task: str
@@ -128,6 +135,8 @@ class FindingsInput:
     separation_low: np.ndarray | None = None
     class_counts: tuple[int, ...] = ()
     spatial_occlusion: tuple[OcclusionStat, ...] | None = None
+    baseline_sensitivity: BaselineSensitivity | None = None
+    convergence_cause: ConvergenceCause | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

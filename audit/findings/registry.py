@@ -12,7 +12,18 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from audit.config import Thresholds
-from audit.findings import baseline, convergence, crosscheck, leakage, noise, sample, skew, spatial, tokens
+from audit.findings import (
+    baseline,
+    baseline_sensitivity,
+    convergence,
+    crosscheck,
+    leakage,
+    noise,
+    sample,
+    skew,
+    spatial,
+    tokens,
+)
 from audit.findings.base import Detector, FindingsInput
 from audit.results import Finding, Severity
 
@@ -26,6 +37,7 @@ DETECTORS: tuple[Detector, ...] = (
     skew.SLICE_DETECTOR,
     skew.DRIFT_DETECTOR,
     baseline.DETECTOR,
+    baseline_sensitivity.DETECTOR,
     convergence.DETECTOR,
     crosscheck.DETECTOR,
     spatial.DETECTOR,

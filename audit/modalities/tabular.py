@@ -224,6 +224,7 @@ class TabularModality(TabularEvidence, Modality):
         slices = self._slices(stats)
         drift_stats, n_ref_rows = self._drift(stats)
         conv = self.acc.convergence(cfg.method, cfg.n_steps)
+        sensitivity, cause = self._baseline_checks(conv)
         inp = FindingsInput(
             names=tuple(self.names),
             stats=stats,
@@ -249,8 +250,11 @@ class TabularModality(TabularEvidence, Modality):
             n_ref_rows=n_ref_rows,
             class_names=tuple(cfg.class_names),
             class_counts=self._class_counts(),
+            baseline_sensitivity=sensitivity,
+            convergence_cause=cause,
         )
-        return Summary(stats, conv, xc, inp, {"slices": slices, "drift": drift_stats, "groups": unit_stats})
+        return Summary(stats, conv, xc, inp, {"slices": slices, "drift": drift_stats, "groups": unit_stats,
+                                              "sensitivity": sensitivity})
 
     def record(self, summary: Summary, findings: tuple[Finding, ...], sink: OutputSink | None) -> AuditRun:
         cfg = self.cfg
@@ -282,6 +286,8 @@ class TabularModality(TabularEvidence, Modality):
             signed_class=signed_class,
             groups=self.groups,
             group_features=summary.extra["groups"],
+            baseline_default=cfg.baseline is None,
+            baseline_sensitivity=summary.extra["sensitivity"],
         )
 
     # --- helpers of the stages ------------------------------------------------------------------------
@@ -358,8 +364,7 @@ class TabularModality(TabularEvidence, Modality):
         self.categories = find_category_inputs(self.model.module, X, self.names)
         self.category_baseline = None
         if self.categories is not None:
-            kind = self.cfg.baseline if self.cfg.baseline in ("zero", "mean") else (
-                "zero" if self.cfg.baseline is None else "row")
+            kind = (self.cfg.baseline or "mean") if self.cfg.baseline in (None, "zero", "mean") else "row"
             self.category_baseline = self.categories.baseline_vectors(self.model.module, kind, X[:4096], self.baseline)
             cols = ", ".join(f"'{self.names[j]}'" for j in self.categories.columns)
             self.notes.append(
@@ -369,7 +374,9 @@ class TabularModality(TabularEvidence, Modality):
             )
 
     def _baseline_row(self) -> np.ndarray:
-        kind = self.cfg.baseline or "zero"
+        """The baseline row (F,): the data mean by default (inside the data: IG of a linear model against it is
+        exactly ``w_j (x_j - E x_j)``), or zero, the median, a one-row CSV."""
+        kind = self.cfg.baseline or "mean"
         F = len(self.names)
         if kind == "zero":
             self.baseline_label = "zero"

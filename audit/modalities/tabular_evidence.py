@@ -27,7 +27,8 @@ from audit.attribution.native import IGResult, integrated_gradients
 from audit.errors import DataError
 from audit.io.model import accepts_width, model_input_check
 from audit.io.tabular import TableSpec, inspect_table, iter_chunks, with_slice_feature
-from audit.results import ExpectedAttribution, FeatureStat, SignedSample
+from audit.modalities import tabular_baselines
+from audit.results import BaselineSensitivity, Convergence, ExpectedAttribution, FeatureStat, SignedSample
 
 __all__ = ["TabularEvidence"]
 
@@ -69,6 +70,11 @@ class TabularEvidence:
         out["separation"], out["separation_low"] = scores.separation, scores.separation_low
         out["neutralisation"] = self._neutralisation(stats, X, y)
         return out
+
+    def _baseline_checks(self, convergence: Convergence) -> tuple[BaselineSensitivity | None, object]:
+        """The ranking under a second baseline and, when rows missed the tolerance, why
+        (:mod:`audit.modalities.tabular_baselines`)."""
+        return tabular_baselines.sensitivity(self), tabular_baselines.diagnose_convergence(self, convergence)
 
     def _neutralisation(self, stats: tuple[FeatureStat, ...], X: np.ndarray, y: np.ndarray):
         """Benefit of each feature (or correlated group) the model relies on materially, and whether a member

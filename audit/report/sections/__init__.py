@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from audit.report.sections import (
+    baseline,
     classes,
     convergence,
     crosscheck,
@@ -70,6 +71,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("noise", "Noise features", "partials/_noise.html.j2", noise.build),
     Section("slices", "Slices", "partials/_slices.html.j2", slices.build),
     Section("drift", "Drift", "partials/_drift.html.j2", drift.build),
+    Section("baseline", "Baseline", "partials/_baseline.html.j2", baseline.build),
     Section("convergence", "Convergence", "partials/_convergence.html.j2", convergence.build),
     Section("crosscheck", "Captum cross-check", "partials/_crosscheck.html.j2", crosscheck.build),
     Section("provenance", "Provenance", "partials/_provenance.html.j2", provenance.build),

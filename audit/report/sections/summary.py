@@ -60,7 +60,8 @@ def _facts(run: AuditRun, scope: Scope) -> list[dict[str, str]]:
     if run.target_col:
         facts.append({"label": "Target", "value": run.target_col, "status": ""})
     facts += [{"label": label, "value": value, "status": ""} for label, value in scope.facts]
-    facts.append({"label": "Baseline", "value": run.baseline, "status": ""})
+    baseline = run.baseline + (" (default)" if run.baseline_default else "")
+    facts.append({"label": "Baseline", "value": baseline, "status": ""})
     n_rows = c.n_rows or run.n_rows
     conv_ok = c.n_not_converged == 0
     conv = f"median error {fmt_pct_sig(c.median_rel_delta)}"
