@@ -208,3 +208,39 @@ def test_the_report_shows_each_slices_direction_and_marks_a_reversal():
 
     html = render_html(run)
     assert "Direction: effect of +1 sd here" in html and "reversed</span>" in html
+
+
+def test_slices_are_attributed_against_their_own_mean_so_a_switch_on_the_segment_is_seen():
+    """out = (1 - s) x1 + s x2 with s the 0/1 segment column: within segment 0 only x1 matters, within 1 only x2.
+    From the data mean (s = 0.5) both segments' paths cross the switch and their profiles mixed x1 and x2; against
+    each segment's own mean the profiles are the known answer."""
+    import numpy as np
+    import pandas as pd
+    import torch
+    from torch import nn
+
+    import audit
+
+    class Switch(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inputs = nn.Linear(4, 4, bias=False)  # the identity: says the model takes all 4 columns
+            with torch.no_grad():
+                self.inputs.weight.copy_(torch.eye(4))
+
+        def forward(self, x):
+            x = self.inputs(x)
+            s = x[:, 0]
+            return ((1 - s) * x[:, 1] + s * x[:, 2])[:, None]
+
+    rng = np.random.default_rng(0)
+    n = 400
+    seg = (rng.random(n) < 0.5).astype(float)
+    df = pd.DataFrame({"seg": seg, "x1": rng.normal(0, 1, n), "x2": rng.normal(0, 1, n), "x3": rng.normal(0, 1, n)})
+    df["y"] = (1 - seg) * df.x1 + seg * df.x2
+    torch.manual_seed(0)
+    run = audit.run(Switch(), df, target="y", slice_col="seg", formats=("json",), crosscheck_rows=16, n_boot=50)
+    prof = {p.group: p for p in run.slices}
+    assert prof["0.0"].shares["x2"] < 0.01 < 0.9 < prof["0.0"].shares["x1"]
+    assert prof["1.0"].shares["x1"] < 0.01 < 0.9 < prof["1.0"].shares["x2"]
+    assert any(f.code == "slice_skew" for f in run.findings)
