@@ -225,6 +225,7 @@ def test_grayscale_model_gets_luma_and_says_so(world, tmp_path: Path) -> None:
         ({"target_col": "label"}, UsageError, "--target-col does not apply to image data"),
         ({"slice_col": "site"}, UsageError, "--slice-col does not apply to image data"),
         ({"noise_features": ("n*",)}, UsageError, "--noise-features does not apply to image data"),
+        ({"groups": ("g=g_*",)}, UsageError, "--group does not apply to image data"),
         ({"task": "regression"}, UsageError, "--task regression does not apply to image data"),
         ({"image_size": 28}, DataError, "does not accept 3x28x28|--image-size"),
         ({"image_size": 64}, DataError, "smaller than the 64x64 crop"),

@@ -195,6 +195,7 @@ def test_exported_program_with_tokenizer_json(untrained, tmp_path):
     (["--baseline", "mean"], "does not apply to text"),
     (["--class", "all"], "--class all is for tabular audits"),
     (["--slice-col", "label"], "--slice-col does not apply to text"),
+    (["--group", "g=g_*"], "--group does not apply to text"),
     (["--max-length", "4096"], "beyond what the model takes"),
 ])  # fmt: skip
 def test_options_that_cannot_work_for_text_are_usage_errors(untrained, tmp_path, extra, needle):

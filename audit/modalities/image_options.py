@@ -25,6 +25,7 @@ _TABULAR_ONLY = {
     "reference": ("--reference", None, "drift against a reference is for tables"),
     "drop": ("--drop", (), "images have no columns to drop"),
     "noise_features": ("--noise-features", (), "images have no named features"),
+    "groups": ("--group", (), "images have no feature columns to group"),
     "sep": ("--sep", None, "it is a CSV separator for tables"),
 }
 

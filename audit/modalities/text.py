@@ -54,6 +54,7 @@ CROSSCHECK_TEXT_ROWS = 64  # Captum's layer IG runs every path point through the
 _NOT_FOR_TEXT = {
     "slice_col": ("--slice-col", None), "reference": ("--reference", None), "drop": ("--drop", ()),
     "noise_features": ("--noise-features", ()), "labels": ("--labels", None), "sep": ("--sep", None),
+    "groups": ("--group", ()),
 }  # fmt: skip
 
 
