@@ -329,3 +329,22 @@ def test_many_classes_and_many_distinct_values_keep_a_perfect_separator_perfect(
     x = rng.normal(0, 1, 5000)  # many distinct values with mixed neighbourhoods still fit the bin budget
     p2, _ = rule_separation(x[:, None], (x + rng.normal(0, 0.5, 5000) > 0).astype(int))
     assert 0.7 < p2[0] < 0.9
+
+
+def test_noise_bars_count_a_feature_group_once():
+    """A 6-level one-hot category with 12% of the attribution of 19 columns is judged against the average share of
+    the 9 features a person counts (1/9), not of 19 columns: it warns at most, where it used to fail."""
+    from audit.analysis.neutralisation import NeutralisationStat
+    from audit.findings import noise
+
+    names = [f"occ_{k}" for k in range(6)] + [f"x{j}" for j in range(13)]
+    shares = [0.02] * 6 + [0.88 / 13] * 13
+    stats = stats_from_shares(shares, names)
+    g = NeutralisationStat(features=tuple(names[:6]), share=0.12, base_loss=0.6, neutralised_loss=0.58,
+                           benefit=-1.2, ci_low=-2.0, ci_high=-0.3, n_rows=700, method="permute", univariate=0.0,
+                           univariate_null=0.02)
+    per_column = noise.detect(stats=stats, thresholds=T, neutralisation=[g])
+    grouped = noise.detect(stats=stats, thresholds=T, neutralisation=[g], n_units=9)
+    assert [f.severity for f in per_column] == [Severity.FAIL]
+    assert [f.severity for f in grouped] == [Severity.WARN]
+    assert "the group 'occ_0'" in grouped[0].message

@@ -85,7 +85,7 @@ class TabularEvidence:
         rows = np.sort(rng.choice(X.shape[0], size=n_eval, replace=False))
         Xe, ye = X[rows], y[rows]
         share = {s.name: s.share for s in stats}
-        bar = cfg.thresholds.noise_min_share_factor / len(self.names)
+        bar = cfg.thresholds.noise_min_share_factor / len(self.units.names)  # a feature group counts once
         blocks = [m for m in self.units.members if len(m) > 1]  # a feature group is taken away whole
         groups = [
             g for g in merge_blocks(correlated_groups(Xe, cfg.thresholds.noise_group_corr), blocks)
