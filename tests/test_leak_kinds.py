@@ -348,3 +348,18 @@ def test_noise_bars_count_a_feature_group_once():
     assert [f.severity for f in per_column] == [Severity.FAIL]
     assert [f.severity for f in grouped] == [Severity.WARN]
     assert "the group 'occ_0'" in grouped[0].message
+
+
+def test_a_group_glob_that_matches_nothing_is_a_usage_error_before_any_attribution(tmp_path):
+    from typer.testing import CliRunner
+
+    from audit.cli.main import app
+
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0] * 10, "b": [0.0, 1.0, 0.0] * 10, "y": [0, 1, 0] * 10})
+    df.to_csv(tmp_path / "d.csv", index=False)
+    m = torch.jit.script(nn.Sequential(nn.Linear(2, 1)))
+    m.save(str(tmp_path / "m.pt"))
+    res = CliRunner().invoke(app, ["run", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "d.csv"),
+                                   "--target-col", "y", "--group", "zz=zz_*", "--out", str(tmp_path / "o"), "--quiet"])
+    assert res.exit_code == 2 and "matches no feature column" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "o" / "audit.json").exists()

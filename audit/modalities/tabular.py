@@ -87,6 +87,7 @@ class TabularModality(TabularEvidence, Modality):
         self.names = list(spec.features)
         self.declared = self._declared_noise()
         self.declared_groups = parse_group_option(cfg.groups)
+        find_groups(np.zeros((0, len(self.names))), self.names, self.declared_groups)  # bad globs fail before work
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
         self.model = self.given_model or load_model(
