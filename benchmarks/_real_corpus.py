@@ -50,6 +50,25 @@ import pandas as pd
 import torch
 from torch import nn
 
+
+def _sibling(name: str) -> Any:
+    """A module of this folder by file path (the benchmarks are scripts and the tests load them by path, so
+    ``benchmarks/`` need not be on ``sys.path``)."""
+    import importlib.util
+    import sys
+
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up here
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+# the scoring and the network body are the findings corpus's own (neither module imports audit)
+_findings = _sibling("_findings_corpus")
+wilson, _frac, _core = _findings.wilson, _findings._frac, _findings._core
+
 __all__ = [
     "DATASETS", "MODELS", "EXCLUDED", "PLANTS", "STRENGTH", "QUIET", "SMALL_BASE", "SMALL_SIZES", "VAL_FRACTION",
     "Table", "Plant", "CaseSpec", "CaseData", "Trained", "load_table", "build_case", "train_model", "write_case",
@@ -438,16 +457,6 @@ class Net(nn.Module):
         return out
 
 
-def _core(n_in: int, hidden: tuple[int, ...], n_out: int) -> nn.Module:
-    layers: list[nn.Module] = []
-    width = n_in
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.ReLU()]
-        width = h
-    layers.append(nn.Linear(width, n_out))
-    return nn.Sequential(*layers)
-
-
 @dataclass
 class Trained:
     module: Net
@@ -649,24 +658,6 @@ def corpus(quick: bool = False, seeds: Iterable[int] = (0, 1, 2)) -> list[CaseSp
 
 
 # --- scoring ----------------------------------------------------------------------------------------------
-
-
-def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials (95% by default); (0, 1) when n = 0."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    lo = 0.0 if k <= 0 else max(0.0, centre - half)
-    hi = 1.0 if k >= n else min(1.0, centre + half)
-    return lo, hi
-
-
-def _frac(k: int, n: int) -> dict[str, Any]:
-    lo, hi = wilson(k, n)
-    return {"k": k, "n": n, "rate": (k / n) if n else float("nan"), "ci": [lo, hi]}
 
 
 _ORDER = {"info": 0, "warn": 1, "fail": 2}
